@@ -1,0 +1,11 @@
+import os
+
+from hypothesis import HealthCheck, settings
+
+# Caffe2's profiles: dev (default), sandcastle (more, derandomised), debug (many).
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("sandcastle", max_examples=100, deadline=None, derandomize=True)
+settings.register_profile("debug", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("CAFFE2_HYPOTHESIS_PROFILE", "dev"))

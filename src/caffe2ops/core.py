@@ -1,0 +1,391 @@
+"""Caffe2's ``core`` module: operator definitions, nets, blob references, scopes, gradients.
+
+>>> import numpy as np
+>>> from caffe2ops import core, workspace
+>>> net = core.Net("example")
+>>> y = net.Clip(["x"], ["y"], min=0.0, max=1.0)
+>>> z = net.Cos([y], ["z"])
+>>> grads = net.AddGradientOperators([z])
+>>> [op.type for op in net.Proto().op]
+['Clip', 'Cos', 'ConstantFill', 'CosGradient', 'ClipGradient']
+>>> str(grads["x"])
+'x_grad'
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from caffe2ops.proto import caffe2_pb2
+from caffe2ops.runtime import scope
+from caffe2ops.runtime.args import make_argument
+from caffe2ops.runtime.gradient import GetGradientForOp, build_backward, register_gradient
+from caffe2ops.runtime.schema import has_schema, registered_types
+
+CPU = caffe2_pb2.CPU
+CUDA = caffe2_pb2.CUDA
+
+
+def ScopedName(name: str) -> str:  # noqa: N802
+    """``name`` prefixed with the current ``NameScope``."""
+    return scope.name_prefix() + name
+
+
+class BlobReference:
+    """A blob name, optionally tied to the net that defines it (``blob.Clip(...)`` works then)."""
+
+    def __init__(self, name: str, net: Net | None = None) -> None:
+        self._name = name.decode("utf-8") if isinstance(name, bytes) else str(name)
+        self._from_net = net
+
+    def __str__(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"BlobReference({self._name!r})"
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BlobReference):
+            return self._name == other._name
+        if isinstance(other, str):
+            return self._name == other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __add__(self, other: str) -> BlobReference:
+        return BlobReference(self._name + str(other), self._from_net)
+
+    def __radd__(self, other: str) -> BlobReference:
+        return BlobReference(str(other) + self._name, self._from_net)
+
+    def Net(self) -> Net | None:  # noqa: N802
+        return self._from_net
+
+    def GetNameScope(self) -> str:  # noqa: N802
+        return self._name[: self._name.rfind("/") + 1]
+
+    def GetUnscopedName(self) -> str:  # noqa: N802
+        return self._name[self._name.rfind("/") + 1:]
+
+    def __getattr__(self, op_type: str):
+        if op_type.startswith("__") or self._from_net is None or not has_schema(op_type):
+            raise AttributeError(f"BlobReference has no attribute {op_type!r}")
+        net = self._from_net
+
+        def add(inputs=None, *args, **kwargs):
+            inputs = [] if inputs is None else _as_list(inputs)
+            return getattr(net, op_type)([self, *inputs], *args, **kwargs)
+
+        return add
+
+
+def ScopedBlobReference(name: str, *args, **kwargs) -> BlobReference:  # noqa: N802
+    return BlobReference(ScopedName(name), *args, **kwargs)
+
+
+def _as_list(x) -> list:
+    if isinstance(x, str | BlobReference):
+        return [x]
+    return list(x)
+
+
+def _rectify(blobs, net: Net | None = None) -> list[BlobReference]:
+    """Strings get the current name scope; BlobReferences are kept (Caffe2's rule)."""
+    if blobs is None:
+        return []
+    out = []
+    for b in _as_list(blobs):
+        if isinstance(b, BlobReference):
+            out.append(b)
+        elif isinstance(b, str | bytes):
+            out.append(ScopedBlobReference(b.decode() if isinstance(b, bytes) else b, net))
+        else:
+            raise TypeError(f"a blob must be a str or BlobReference, got {type(b).__name__}")
+    return out
+
+
+def DeviceOption(  # noqa: N802
+    device_type: int,
+    device_id: int = 0,
+    random_seed: int | None = None,
+    node_name: str | None = None,
+    numa_node_id: int | None = None,
+    cuda_gpu_id: int | None = None,
+):
+    """A ``caffe2_pb2.DeviceOption``; ``cuda_gpu_id`` is the old name of ``device_id``."""
+    option = caffe2_pb2.DeviceOption(device_type=device_type)
+    option.device_id = cuda_gpu_id if cuda_gpu_id is not None else device_id
+    if random_seed is not None:
+        option.random_seed = random_seed
+    if node_name is not None:
+        option.node_name = node_name
+    if numa_node_id is not None:
+        option.numa_node_id = numa_node_id
+    return option
+
+
+@contextlib.contextmanager
+def DeviceScope(device_option, node_name: str | None = None) -> Iterator[None]:  # noqa: N802
+    """Operators and fed blobs created inside use ``device_option`` unless given one."""
+    option = caffe2_pb2.DeviceOption()
+    if device_option is not None:
+        option.CopyFrom(device_option)
+    if node_name is not None:
+        option.node_name = node_name
+    stack = scope.device_stack()
+    stack.append(option if device_option is not None or node_name else None)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+@contextlib.contextmanager
+def NameScope(prefix: str | None, reset: bool = False) -> Iterator[None]:  # noqa: N802
+    """Blob names given as strings inside get ``prefix/`` in front (nested scopes stack)."""
+    old = scope.name_prefix()
+    prefix = "" if prefix is None else str(prefix)
+    if reset:
+        new = prefix + "/" if prefix else ""
+    else:
+        new = old + prefix + "/" if prefix else old
+    scope.set_name_prefix(new)
+    try:
+        yield
+    finally:
+        scope.set_name_prefix(old)
+
+
+def CurrentNameScope() -> str:  # noqa: N802
+    return scope.name_prefix()
+
+
+def CurrentDeviceScope():  # noqa: N802
+    return scope.current_device()
+
+
+def CreateOperator(  # noqa: N802
+    operator_type: str,
+    inputs,
+    outputs,
+    name: str = "",
+    control_input=None,
+    device_option=None,
+    arg=None,
+    engine: str | None = None,
+    debug_info: str | None = None,
+    **kwargs: Any,
+):
+    """An ``OperatorDef`` (nothing is checked until it runs). Keyword arguments become
+    ``Argument``\\ s by Python type: float -> ``f``, int/bool -> ``i``, str -> ``s``, lists -> repeated.
+    """
+    op = caffe2_pb2.OperatorDef(type=operator_type, name=name)
+    op.input.extend(str(b) for b in _rectify(inputs))
+    op.output.extend(str(b) for b in _rectify(outputs))
+    if control_input:
+        op.control_input.extend(str(b) for b in _rectify(control_input))
+    if device_option is None:
+        device_option = scope.current_device()
+    if device_option is not None:
+        op.device_option.CopyFrom(device_option)
+    if engine is not None:
+        op.engine = engine
+    if debug_info is not None:
+        op.debug_info = debug_info
+    if "random_seed" in kwargs:
+        op.device_option.random_seed = kwargs.pop("random_seed")
+    if arg is not None:
+        op.arg.extend(arg if isinstance(arg, list | tuple) else [arg])
+    for key, value in kwargs.items():
+        if value is not None:
+            op.arg.append(make_argument(key, value))
+    return op
+
+
+class GradientRegistry:
+    """Caffe2's Python gradient registry facade."""
+
+    RegisterGradient = staticmethod(register_gradient)
+
+    @staticmethod
+    def GetGradientForOp(op, g_output):  # noqa: N802
+        """``(gradient_ops, g_input)``: arguments, device option and engine copied."""
+        return GetGradientForOp(op, [None if g is None else str(g) for g in g_output])
+
+    @staticmethod
+    def GetBackwardPass(operators, ys, ys_generate_gradient=False):  # noqa: N802
+        """``(gradient_ops, input_to_grad)`` for ``operators`` and outputs ``ys``."""
+        if isinstance(ys, Mapping):
+            ys_map = {str(k): None if v is None else str(v) for k, v in ys.items()}
+        else:
+            ys_map = {str(y): None for y in _as_list(ys)}
+        return build_backward(operators, ys_map)
+
+
+class Net:
+    """A net under construction. ``net.Clip(inputs, outputs, **args)`` appends an operator."""
+
+    _net_names_used: set[str] = set()
+
+    def __init__(self, name_or_proto, inplace: bool = False) -> None:
+        self._next_name_index: dict[str, int] = {}
+        if isinstance(name_or_proto, caffe2_pb2.NetDef):
+            self._net = caffe2_pb2.NetDef()
+            self._net.CopyFrom(name_or_proto)
+        elif isinstance(name_or_proto, Net):
+            self._net = caffe2_pb2.NetDef()
+            self._net.CopyFrom(name_or_proto.Proto())
+        else:
+            self._net = caffe2_pb2.NetDef(name=Net._unique_name(str(name_or_proto)))
+        self._defined: set[str] = set(self._net.external_input)
+        for op in self._net.op:
+            self._defined.update(op.output)
+
+    @staticmethod
+    def _unique_name(base: str) -> str:
+        name, k = base, 1
+        while name in Net._net_names_used:
+            name = f"{base}_{k}"
+            k += 1
+        Net._net_names_used.add(name)
+        return name
+
+    def Proto(self):  # noqa: N802
+        return self._net
+
+    def Name(self) -> str:  # noqa: N802
+        return self._net.name
+
+    def __str__(self) -> str:
+        return self.Name()
+
+    def BlobIsDefined(self, blob) -> bool:  # noqa: N802
+        return str(blob) in self._defined
+
+    def UsesBlob(self, blob) -> bool:  # noqa: N802
+        blob = str(blob)
+        return any(blob in op.input or blob in op.output for op in self._net.op)
+
+    def GetBlobRef(self, blob_name: str) -> BlobReference:  # noqa: N802
+        if not self.BlobIsDefined(blob_name):
+            raise KeyError(f"net '{self.Name()}' does not define blob '{blob_name}'")
+        return BlobReference(blob_name, self)
+
+    def NextName(self, prefix: str | None = None, output_id: int | None = None) -> str:  # noqa: N802
+        base = ScopedName(f"{self.Name()}/{prefix or 'blob'}")
+        if output_id is not None:
+            base = f"{base}:{output_id}"
+        name = base
+        index = self._next_name_index.get(base, 1)
+        while name in self._defined:
+            index += 1
+            name = f"{base}_{index}"
+        self._next_name_index[base] = index
+        return name
+
+    def NextBlob(self, prefix: str | None = None) -> BlobReference:  # noqa: N802
+        return BlobReference(self.NextName(prefix), self)
+
+    def AddExternalInput(self, *inputs) -> BlobReference | list[BlobReference]:  # noqa: N802
+        refs = []
+        for b in inputs:
+            for ref in _rectify(b, self):
+                name = str(ref)
+                if name in self._net.external_input:
+                    raise ValueError(f"net '{self.Name()}' already has external input '{name}'")
+                self._net.external_input.append(name)
+                self._defined.add(name)
+                refs.append(BlobReference(name, self))
+        return refs[0] if len(refs) == 1 else refs
+
+    AddExternalInputs = AddExternalInput
+
+    def AddExternalOutput(self, *outputs) -> None:  # noqa: N802
+        for b in outputs:
+            for ref in _rectify(b, self):
+                if str(ref) not in self._net.external_output:
+                    self._net.external_output.append(str(ref))
+
+    AddExternalOutputs = AddExternalOutput
+
+    @property
+    def external_inputs(self) -> list[BlobReference]:
+        return [BlobReference(b, self) for b in self._net.external_input]
+
+    @property
+    def external_outputs(self) -> list[BlobReference]:
+        return [BlobReference(b, self) for b in self._net.external_output]
+
+    def _add_op(self, op_type: str, inputs, outputs=None, **kwargs):
+        inputs = _rectify(inputs, self)
+        for ref in inputs:
+            if not self.BlobIsDefined(ref):
+                self.AddExternalInput(BlobReference(str(ref), self))
+        if outputs is None:
+            outputs = [self.NextName(prefix=op_type)]
+        elif isinstance(outputs, int):
+            outputs = [self.NextName(prefix=op_type, output_id=i) for i in range(outputs)]
+        outputs = _rectify(outputs, self)
+        op = CreateOperator(op_type, inputs, outputs, **kwargs)
+        self._net.op.append(op)
+        self._defined.update(op.output)
+        refs = tuple(BlobReference(name, self) for name in op.output)
+        return refs[0] if len(refs) == 1 else refs
+
+    def __getattr__(self, op_type: str):
+        if op_type.startswith("__"):
+            raise AttributeError(op_type)
+        if not has_schema(op_type):
+            import difflib
+
+            close = difflib.get_close_matches(op_type, registered_types(), n=5, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise AttributeError(f"Method {op_type} is not a registered operator{hint}")
+
+        def add(inputs, outputs=None, **kwargs):
+            return self._add_op(op_type, inputs, outputs, **kwargs)
+
+        add.__name__ = op_type
+        return add
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(registered_types()))
+
+    def AddGradientOperators(self, ys, skip: int = 0) -> dict[BlobReference, BlobReference]:  # noqa: N802
+        """Append the backward pass for ``ys`` (a list: gradients 1.0 via ConstantFill; a dict:
+        the given gradient blobs, None for automatic ones). Returns ``{blob: gradient blob}``."""
+        if isinstance(ys, Mapping):
+            ys_map = {str(k): None if v is None else str(v) for k, v in ys.items()}
+        else:
+            ys_map = {str(y): None for y in _as_list(ys)}
+        grad_ops, input_to_grad = build_backward(list(self._net.op), ys_map, skip=skip)
+        for op in grad_ops:
+            self._net.op.append(op)
+            self._defined.update(op.output)
+        return {BlobReference(k, self): BlobReference(v, self) for k, v in input_to_grad.items()}
+
+    def Clone(self, name: str, keep_schema: bool = True) -> Net:  # noqa: N802
+        proto = caffe2_pb2.NetDef()
+        proto.CopyFrom(self._net)
+        proto.name = name
+        return Net(proto)
+
+    def RunAllOnGPU(self, gpu_id: int = 0) -> None:  # noqa: N802
+        self._net.device_option.CopyFrom(DeviceOption(CUDA, gpu_id))
+        for op in self._net.op:
+            op.device_option.CopyFrom(DeviceOption(CUDA, gpu_id))
+
+    def Ops(self) -> Sequence:  # noqa: N802
+        return list(self._net.op)
+
+
+def get_ops_from(blobs: Iterable) -> list[str]:
+    return [str(b) for b in blobs]

@@ -1,0 +1,127 @@
+"""Checks and buffers shared by the operator families (messages name operator, input, expectation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from caffe2ops.errors import OperatorTypeError, OperatorValueError
+
+FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
+INT_DTYPES = frozenset(
+    np.dtype(t)
+    for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+)
+NUMERIC_DTYPES = FLOAT_DTYPES | INT_DTYPES
+INDEX_DTYPES = frozenset(np.dtype(t) for t in (np.int32, np.int64))
+FLOAT_TEXT = "float16, float32 or float64"
+NUMERIC_TEXT = "float16, float32, float64 or an integer type"
+
+# dtype -> (lowest, max): Caffe2's numeric_limits<T>::lowest()/max() defaults, per dtype.
+LIMITS = {d: (d.type(np.finfo(d).min), d.type(np.finfo(d).max)) for d in FLOAT_DTYPES}
+LIMITS.update({d: (d.type(np.iinfo(d).min), d.type(np.iinfo(d).max)) for d in INT_DTYPES})
+
+
+def array(op: str, what: str, x: Any) -> np.ndarray:
+    """``x`` as an ndarray (array-likes are converted; other array types refused)."""
+    if type(x) is np.ndarray:
+        return x
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "__cuda_array_interface__"):
+        raise OperatorTypeError(f"{op}: {what} is a GPU array; this function takes NumPy arrays")
+    try:
+        return np.asarray(x)
+    except Exception as exc:
+        raise OperatorTypeError(f"{op}: {what} must be an array; got {type(x).__name__}") from exc
+
+
+def require_dtype(op: str, what: str, x: np.ndarray, allowed: frozenset, text: str) -> None:
+    if x.dtype not in allowed:
+        raise OperatorTypeError(f"{op}: {what} must be {text}; got {x.dtype}")
+
+
+def float_input(op: str, what: str, x: Any) -> np.ndarray:
+    x = array(op, what, x)
+    if x.dtype not in FLOAT_DTYPES:
+        raise OperatorTypeError(f"{op}: {what} must be {FLOAT_TEXT}; got {x.dtype}")
+    return x
+
+
+def same_shape(op: str, what: str, x: np.ndarray, ref_what: str, ref: np.ndarray) -> None:
+    if x.shape != ref.shape:
+        raise OperatorValueError(
+            f"{op}: {what} must have the shape of {ref_what} {ref.shape}; got {x.shape}"
+        )
+
+
+def same_dtype(op: str, what: str, x: np.ndarray, ref_what: str, ref: np.ndarray) -> None:
+    if x.dtype != ref.dtype:
+        raise OperatorTypeError(
+            f"{op}: {what} must have the dtype of {ref_what} ({ref.dtype}); got {x.dtype}"
+        )
+
+
+def float_arg(op: str, name: str, value: Any) -> float:
+    """A float argument: Python/NumPy int or float (bool refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise OperatorTypeError(
+            f"{op}: argument '{name}' must be a float or int; got {type(value).__name__}"
+        )
+    return float(value)
+
+
+def output(
+    op: str, out: Any, shape: tuple, dtype: np.dtype, no_alias: tuple = ()
+) -> np.ndarray:
+    """A buffer for the result: a new array, or ``out`` after checking it fits.
+
+    ``no_alias`` lists inputs that ``out`` must not overlap (the kernel reads them after it
+    starts writing).
+    """
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise OperatorTypeError(f"{op}: out must be a NumPy array; got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise OperatorValueError(
+            f"{op}: out must have shape {shape} and dtype {dtype}; got {out.shape} {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise OperatorValueError(f"{op}: out is read-only")
+    for x in no_alias:
+        if np.may_share_memory(out, x):
+            raise OperatorValueError(f"{op}: out must not overlap an input it cannot overwrite")
+    return out
+
+
+def reusable(buf: Any, shape: tuple, dtype: np.dtype) -> np.ndarray | None:
+    """An existing output blob that can be written in place (same shape and dtype), else None."""
+    if (
+        type(buf) is np.ndarray
+        and buf.shape == shape
+        and buf.dtype == dtype
+        and buf.flags.c_contiguous
+        and buf.flags.writeable
+    ):
+        return buf
+    return None
+
+
+def rows_view(x: np.ndarray) -> tuple[int, int]:
+    """Caffe2's row layout: ``N = dim 0`` (1 for a 0-d tensor), ``D`` = product of the rest."""
+    if x.ndim == 0:
+        return 1, 1
+    n = x.shape[0]
+    d = int(np.prod(x.shape[1:], dtype=np.int64)) if x.ndim > 1 else 1
+    return n, d
+
+
+def same_as_input(i: int = 0):
+    """Shape inference: output 0 has input ``i``'s shape and dtype."""
+
+    def infer(inputs, args):
+        return [inputs[i]]
+
+    return infer

@@ -1,0 +1,156 @@
+"""Clip and ClipGradient (Caffe2 ``caffe2/operators/clip_op.{h,cc}``).
+
+Forward, per element: ``m = x < lo ? lo : x;  y = hi < m ? hi : m`` — NaN stays NaN, ``lo > hi``
+gives ``hi``, ties keep ``x`` (so ``-0.0`` stays ``-0.0`` with ``min=0``), a NaN bound is ignored.
+Omitted bounds are the dtype's finite lowest/max, so ``±inf`` becomes ``±max``, as in Caffe2.
+Gradient (reads the output Y, so the forward may run in place):
+``dX = dY`` where ``lo < Y < hi`` strictly, else ``dY·0`` — 0 on the bounds, unlike PyTorch (1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from caffe2ops.errors import OperatorValueError
+from caffe2ops.ops import _common as c
+from caffe2ops.ops._dispatch import fast
+from caffe2ops.runtime.schema import Arg, OpSchema, register
+
+
+def bounds(op: str, dtype: np.dtype, min: Any, max: Any) -> tuple[Any, Any]:
+    """``(lo, hi)`` as scalars of ``dtype``: defaults are the dtype's limits; float bounds are
+    rounded to the dtype; for integer dtypes a bound is rounded inward (ceil/floor) and saturated
+    to the dtype's range, and a NaN bound is ignored."""
+    lowest, highest = c.LIMITS[dtype]
+    lo = lowest if min is None else c.float_arg(op, "min", min)
+    hi = highest if max is None else c.float_arg(op, "max", max)
+    if dtype.kind == "f":
+        if dtype.itemsize == 2:
+            with np.errstate(over="ignore"):
+                return dtype.type(lo), dtype.type(hi)
+        return dtype.type(lo), dtype.type(hi)
+    if min is not None:
+        lo = lowest if math.isnan(lo) or lo == -math.inf else lo
+        lo = dtype.type(highest) if lo > highest else dtype.type(max_(math.ceil(lo), lowest))
+    if max is not None:
+        hi = highest if math.isnan(hi) or hi == math.inf else hi
+        hi = dtype.type(lowest) if hi < lowest else dtype.type(min_(math.floor(hi), highest))
+    return lo, hi
+
+
+def max_(a, b):
+    return a if a > b else b
+
+
+def min_(a, b):
+    return a if a < b else b
+
+
+def clip_reference(x: np.ndarray, lo: Any, hi: Any, out: np.ndarray) -> np.ndarray:
+    """The formula, literally: ``m = x < lo ? lo : x; y = hi < m ? hi : m``."""
+    mask = np.less(x, lo)
+    if out is not x:
+        np.copyto(out, x)
+    np.copyto(out, lo, where=mask)
+    np.less(hi, out, out=mask)
+    np.copyto(out, hi, where=mask)
+    return out
+
+
+def clip_gradient_reference(
+    y: np.ndarray, dy: np.ndarray, lo: Any, hi: Any, out: np.ndarray
+) -> np.ndarray:
+    """``dX = dY · (lo < Y < hi)``, the mask multiplied in the dtype (so masked entries are ±0/NaN)."""
+    mask = np.less(lo, y)
+    mask &= np.less(y, hi)
+    return np.multiply(dy, mask, out=out)
+
+
+def clip(x: Any, min: float | None = None, max: float | None = None, *, out: Any = None):
+    """Clip ``x`` to ``[min, max]``: ``y = hi < m ? hi : m`` with ``m = x < lo ? lo : x``.
+
+    Edge cases: NaN stays NaN; ``min > max`` gives ``max``; omitted bounds are the dtype's finite
+    limits, so ``±inf`` becomes ``±max`` (Caffe2, onnxruntime); a NaN bound is ignored. Works on
+    float16/32/64 and integer arrays; ``out`` may be ``x`` (in place).
+
+    >>> import numpy as np, caffe2ops as c2
+    >>> c2.clip(np.array([-2.0, 0.5, np.nan, np.inf], dtype=np.float32), min=-1, max=1)
+    array([-1. ,  0.5,  nan,  1. ], dtype=float32)
+    >>> c2.clip(np.array([np.inf], dtype=np.float32))
+    array([3.4028235e+38], dtype=float32)
+    >>> c2.clip(np.array([1, 5, 9]), min=2.5, max=8.5)
+    array([3, 5, 8])
+    """
+    x = c.array("Clip", "input X", x)
+    c.require_dtype("Clip", "input X", x, c.NUMERIC_DTYPES, c.NUMERIC_TEXT)
+    lo, hi = bounds("Clip", x.dtype, min, max)
+    y = c.output("Clip", out, x.shape, x.dtype)
+    kernel = fast("clip", x, y) or clip_reference
+    return kernel(x, lo, hi, y)
+
+
+def clip_gradient(
+    y: Any, dy: Any, min: float | None = None, max: float | None = None, *, out: Any = None
+):
+    """Gradient of :func:`clip` from its output: ``dX = dY`` where ``min < Y < max`` (strict),
+    else ``dY·0``.
+
+    Points on a bound (clipped or not) get 0; NaN ``Y`` gets 0; ``out`` may be ``dy``.
+
+    >>> import numpy as np, caffe2ops as c2
+    >>> y = np.array([-1.0, 0.5, 1.0], dtype=np.float32)
+    >>> c2.clip_gradient(y, np.ones(3, np.float32), min=-1, max=1)
+    array([0., 1., 0.], dtype=float32)
+    """
+    y = c.array("ClipGradient", "input Y", y)
+    dy = c.array("ClipGradient", "input dY", dy)
+    c.require_dtype("ClipGradient", "input Y", y, c.NUMERIC_DTYPES, c.NUMERIC_TEXT)
+    c.same_dtype("ClipGradient", "input dY", dy, "Y", y)
+    if dy.size != y.size:
+        raise OperatorValueError(
+            f"ClipGradient: input dY must have as many elements as Y ({y.size}); got {dy.size}"
+        )
+    dy = dy.reshape(y.shape)
+    lo, hi = bounds("ClipGradient", y.dtype, min, max)
+    dx = c.output("ClipGradient", out, y.shape, y.dtype)
+    kernel = fast("clip_gradient", y, dy, dx) or clip_gradient_reference
+    return kernel(y, dy, lo, hi, dx)
+
+
+def _run_clip(op, inputs, outs):
+    x = c.array("Clip", "input X", inputs[0])
+    return [clip(x, op.args["min"], op.args["max"], out=c.reusable(outs[0], x.shape, x.dtype))]
+
+
+def _run_clip_gradient(op, inputs, outs):
+    y = c.array("ClipGradient", "input Y", inputs[0])
+    return [
+        clip_gradient(
+            y, inputs[1], op.args["min"], op.args["max"],
+            out=c.reusable(outs[0], y.shape, y.dtype),
+        )
+    ]
+
+
+def _clip_gradient_maker(ctx):
+    return [ctx.op("ClipGradient", [ctx.O(0), ctx.GO(0)], [ctx.GI(0)])]
+
+
+_BOUNDS = (
+    Arg("min", "float", None, "lower bound; default the dtype's lowest finite value"),
+    Arg("max", "float", None, "upper bound; default the dtype's largest finite value"),
+)
+
+register(OpSchema(
+    type="Clip", kernel=_run_clip, inputs=("X",), outputs=("Y",), args=_BOUNDS,
+    allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=_clip_gradient_maker,
+    elementwise=True, doc=__doc__.split("\n\n")[1],
+))
+register(OpSchema(
+    type="ClipGradient", kernel=_run_clip_gradient, num_inputs=(2, 2), inputs=("Y", "dY"),
+    outputs=("dX",), args=_BOUNDS, allow_inplace={(1, 0)}, infer=c.same_as_input(0),
+    elementwise=True, doc="dX = dY where min < Y < max (strict), else dY*0.",
+))

@@ -184,8 +184,10 @@ def CreateOperator(  # noqa: N802
     debug_info: str | None = None,
     **kwargs: Any,
 ):
-    """An ``OperatorDef`` (nothing is checked until it runs). Keyword arguments become
-    ``Argument``\\ s by Python type: float -> ``f``, int/bool -> ``i``, str -> ``s``, lists -> repeated.
+    """An ``OperatorDef``; nothing is checked until it runs.
+
+    Keyword arguments become ``Argument`` messages by Python type: float -> ``f``,
+    int/bool -> ``i``, str -> ``s``, lists -> the repeated fields.
     """
     op = caffe2_pb2.OperatorDef(type=operator_type, name=name)
     op.input.extend(str(b) for b in _rectify(inputs))

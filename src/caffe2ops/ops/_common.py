@@ -1,4 +1,7 @@
-"""Checks and buffers shared by the operator families (messages name operator, input, expectation)."""
+"""Checks and buffers shared by the operator families.
+
+Messages name the operator, the input or argument, and what was expected.
+"""
 
 from __future__ import annotations
 

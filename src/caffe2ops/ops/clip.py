@@ -63,7 +63,7 @@ def clip_reference(x: np.ndarray, lo: Any, hi: Any, out: np.ndarray) -> np.ndarr
 def clip_gradient_reference(
     y: np.ndarray, dy: np.ndarray, lo: Any, hi: Any, out: np.ndarray
 ) -> np.ndarray:
-    """``dX = dY · (lo < Y < hi)``, the mask multiplied in the dtype (so masked entries are ±0/NaN)."""
+    """``dX = dY · (lo < Y < hi)``, multiplied in the dtype (masked entries are ±0 or NaN)."""
     mask = np.less(lo, y)
     mask &= np.less(y, hi)
     return np.multiply(dy, mask, out=out)

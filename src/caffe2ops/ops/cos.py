@@ -17,16 +17,18 @@ from caffe2ops.runtime.schema import OpSchema, register
 
 def cos_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``fl(cos(double(x)))``: correctly rounded in practice."""
-    if x.dtype == np.float64:
-        return np.cos(x, out=out)
-    np.copyto(out, np.cos(x, dtype=np.float64), casting="same_kind")
+    with np.errstate(invalid="ignore"):  # cos(±inf) is NaN, as documented
+        if x.dtype == np.float64:
+            return np.cos(x, out=out)
+        np.copyto(out, np.cos(x, dtype=np.float64), casting="same_kind")
     return out
 
 
 def sin_rounded(x: np.ndarray) -> np.ndarray:
-    if x.dtype == np.float64:
-        return np.sin(x)
-    return np.sin(x, dtype=np.float64).astype(x.dtype)
+    with np.errstate(invalid="ignore"):
+        if x.dtype == np.float64:
+            return np.sin(x)
+        return np.sin(x, dtype=np.float64).astype(x.dtype)
 
 
 def cos_gradient_reference(x: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -53,9 +53,9 @@ def cosine_embedding_criterion(s: Any, label: Any, margin: float = 0.0, *, out: 
     """Element-wise ``1 - S`` where ``label == 1``, else ``max(0, S - margin)``.
 
     >>> import numpy as np, caffe2ops as c2
-    >>> s = np.array([0.9, 0.3, -0.2, 0.3], dtype=np.float32)
-    >>> c2.cosine_embedding_criterion(s, np.array([1, -1, -1, 0], dtype=np.int32), margin=0.1)
-    array([0.1       , 0.2       , 0.        , 0.2       ], dtype=float32)
+    >>> s = np.array([0.75, 0.5, -0.25, 0.5], dtype=np.float32)
+    >>> c2.cosine_embedding_criterion(s, np.array([1, -1, -1, 0], dtype=np.int32), margin=0.25)
+    array([0.25, 0.25, 0.  , 0.25], dtype=float32)
     """
     s = c.float_input(OP, "input S", s)
     label = _label(OP, s, label)

@@ -1,1 +1,1 @@
-"""Caffe2's protobuf messages (``caffe2_pb2``), wire-compatible with ``caffe2/proto/caffe2.proto``."""
+"""Caffe2's protobuf messages (``caffe2_pb2``), wire-compatible with Caffe2's ``caffe2.proto``."""

@@ -155,9 +155,10 @@ ExecutionStep = _message("ExecutionStep")
 PlanDef = _message("PlanDef")
 BlobProto = _message("BlobProto")
 
-for _name, _number in _DEVICE_TYPES:
-    globals()[_name] = _number
-DeviceType = {name: number for name, number in _DEVICE_TYPES}
+DeviceType = dict(_DEVICE_TYPES)
+CPU, CUDA, MKLDNN, OPENGL = (DeviceType[k] for k in ("CPU", "CUDA", "MKLDNN", "OPENGL"))
+COMPILE_TIME_MAX_DEVICE_TYPES = DeviceType["COMPILE_TIME_MAX_DEVICE_TYPES"]
+ONLY_FOR_TEST = DeviceType["ONLY_FOR_TEST"]
 
 __all__ = [
     "Argument", "BlobProto", "DeviceOption", "ExecutionStep", "NetDef", "OperatorDef", "PlanDef",

@@ -32,7 +32,7 @@ class Arg:
 
 
 class _NoGradient:
-    """Marker: the operator has no gradient and asking for one yields nothing (Caffe2 NO_GRADIENT)."""
+    """Marker: no gradient; asking for one yields nothing (Caffe2 NO_GRADIENT)."""
 
     def __repr__(self) -> str:
         return "NO_GRADIENT"

@@ -1,0 +1,102 @@
+"""Caffe2's gradient checker: analytic gradients against central finite differences.
+
+The loss is ``½Σ y²`` over the outputs that receive gradients, so ``dY = Y``; the estimate of
+``dL/dx_i`` is ``(L(x + h·e_i) − L(x − h·e_i)) / 2h``, compared with
+``np.isclose(analytic, estimate, atol=threshold, rtol=threshold)``, as in Caffe2's
+``caffe2/python/gradient_checker.py``. Runs in its own workspace and switches back.
+
+>>> import numpy as np
+>>> from caffe2ops import core
+>>> from caffe2ops.gradient_checker import GradientChecker
+>>> op = core.CreateOperator("Cos", ["X"], ["Y"])
+>>> ok, grad, estimate = GradientChecker(1e-3, 1e-5).CheckSimple(op, [np.array([0.5, 1.0])], 0, [0])
+>>> bool(ok)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from caffe2ops import workspace
+from caffe2ops.runtime.gradient import GetGradientForOp, grad_name
+
+
+class GradientChecker:
+    """``CheckSimple(op, inputs, input_to_check, outputs_with_grads)`` as in Caffe2."""
+
+    def __init__(
+        self,
+        stepsize: float,
+        threshold: float,
+        device_option=None,
+        workspace_name: str = "gradient_check",
+    ) -> None:
+        self._stepsize = stepsize
+        self._threshold = threshold
+        self._device_option = device_option
+        self._workspace_name = workspace_name
+
+    def _loss(self, op, outputs_with_grads: Sequence[int]) -> tuple[float, list[np.ndarray]]:
+        workspace.RunOperatorOnce(op)
+        outs = [workspace.FetchBlob(op.output[i]) for i in outputs_with_grads]
+        loss = sum(0.5 * float(np.sum(np.square(o.astype(np.float64)))) for o in outs)
+        return loss, outs
+
+    def CheckSimple(  # noqa: N802 - Caffe2's name
+        self,
+        op,
+        inputs: Sequence[np.ndarray],
+        input_to_check: int,
+        outputs_with_grads: Sequence[int],
+        grad_ops=None,
+    ) -> tuple[bool, np.ndarray, np.ndarray]:
+        """``(ok, analytic gradient, numeric estimate)`` for input ``input_to_check``."""
+        old = workspace.CurrentWorkspace()
+        workspace.SwitchWorkspace(self._workspace_name, True)
+        workspace.ResetWorkspace()
+        try:
+            return self._check(op, inputs, input_to_check, outputs_with_grads, grad_ops)
+        finally:
+            workspace.ResetWorkspace()
+            workspace.SwitchWorkspace(old)
+
+    def _check(self, op, inputs, input_to_check, outputs_with_grads, grad_ops):
+        if self._device_option is not None:
+            op.device_option.CopyFrom(self._device_option)
+        for name, value in zip(op.input, inputs, strict=True):
+            workspace.FeedBlob(name, value, self._device_option)
+        if grad_ops is None:
+            g_output = [
+                grad_name(name) if i in outputs_with_grads else None
+                for i, name in enumerate(op.output)
+            ]
+            grad_ops, g_input = GetGradientForOp(op, g_output)
+        else:
+            g_input = [grad_name(n) for n in op.input]
+        _, outs = self._loss(op, outputs_with_grads)
+        for i, out in zip(outputs_with_grads, outs, strict=True):
+            workspace.FeedBlob(grad_name(op.output[i]), out, self._device_option)
+        workspace.RunOperatorsOnce(grad_ops)
+        analytic = workspace.FetchBlob(g_input[input_to_check])
+
+        x = np.array(inputs[input_to_check], copy=True)
+        estimate = np.zeros(x.shape, dtype=np.float64)
+        name = op.input[input_to_check]
+        flat, est = x.reshape(-1), estimate.reshape(-1)
+        for k in range(flat.size):
+            original = flat[k]
+            flat[k] = original + self._stepsize
+            workspace.FeedBlob(name, x, self._device_option)
+            plus, _ = self._loss(op, outputs_with_grads)
+            flat[k] = original - self._stepsize
+            workspace.FeedBlob(name, x, self._device_option)
+            minus, _ = self._loss(op, outputs_with_grads)
+            flat[k] = original
+            est[k] = (plus - minus) / (2 * self._stepsize)
+        workspace.FeedBlob(name, x, self._device_option)
+        ok = bool(np.all(np.isclose(analytic, estimate, atol=self._threshold,
+                                    rtol=self._threshold)))
+        return ok, analytic, estimate.astype(analytic.dtype)

@@ -15,12 +15,15 @@ from __future__ import annotations
 from caffe2ops.errors import OperatorError
 from caffe2ops.ops._dispatch import reference_kernels
 from caffe2ops.ops.clip import clip, clip_gradient
+from caffe2ops.ops.clip_tensor_by_scaling import clip_tensor_by_scaling
 from caffe2ops.ops.cos import cos, cos_gradient
 from caffe2ops.ops.cosine_embedding_criterion import (
     cosine_embedding_criterion,
     cosine_embedding_criterion_gradient,
 )
 from caffe2ops.ops.cosine_similarity import cosine_similarity, cosine_similarity_gradient
+from caffe2ops.ops.ensure_clipped import ensure_clipped
+from caffe2ops.ops.lp_norm import lp_norm, lp_norm_gradient
 from caffe2ops.ops.sparse_normalize import sparse_normalize
 from caffe2ops.ops.thresholded_relu import thresholded_relu, thresholded_relu_gradient
 
@@ -40,12 +43,16 @@ __all__ = [
     "OperatorError",
     "clip",
     "clip_gradient",
+    "clip_tensor_by_scaling",
     "cos",
     "cos_gradient",
     "cosine_embedding_criterion",
     "cosine_embedding_criterion_gradient",
     "cosine_similarity",
     "cosine_similarity_gradient",
+    "ensure_clipped",
+    "lp_norm",
+    "lp_norm_gradient",
     "reference_kernels",
     "sparse_normalize",
     "thresholded_relu",

@@ -4,10 +4,14 @@ Importing this package registers every operator.
 """
 
 from caffe2ops.ops import (  # noqa: F401
+    arithmetic,
     clip,
+    clip_tensor_by_scaling,
     cos,
     cosine_embedding_criterion,
     cosine_similarity,
+    ensure_clipped,
+    lp_norm,
     sparse_normalize,
     thresholded_relu,
     utility,

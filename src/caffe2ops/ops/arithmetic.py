@@ -1,0 +1,378 @@
+"""Pow and Div, the helper operators ``GradientClipping`` emits, with their gradients (Caffe2
+``caffe2/operators/pow_op.{h,cc}`` and ``elementwise_div_op``).
+
+``Pow(X)`` with argument ``exponent``: ``Y = X^exponent``; ``Pow(X, E)``: ``Y = X^E`` with E of
+X's shape, or with ``broadcast=1`` a 1-element E or Caffe2's legacy broadcast (E's shape
+matches X's dimensions starting at ``axis``; ``axis=-1`` aligns the trailing dimensions).
+``Div(A, B)``: ``C = A/B`` with NumPy broadcasting, or Caffe2's legacy broadcast with
+``broadcast=1``. Powers are computed in float64 and rounded once; divisions in the dtype
+(IEEE: ``x/0 = ±inf``, ``0/0 = NaN``). Gradients: ``PowGradient`` gives
+``dX = e·X^(e-1)·dY`` (and ``dE = ln(X)·Y·dY`` summed to E's shape); ``DivGradient`` gives
+``dA = dC/B`` and ``dB = -dC·C/B``, each summed over broadcast dimensions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from caffe2ops.errors import OperatorError, OperatorValueError
+from caffe2ops.ops import _common as c
+from caffe2ops.runtime.schema import Arg, OpSchema, register
+
+POW, POW_GRAD, DIV, DIV_GRAD = "Pow", "PowGradient", "Div", "DivGradient"
+
+
+def legacy_broadcast_shape(op: str, a_shape: tuple, b_shape: tuple, axis: int) -> tuple:
+    """B's shape padded with 1s so NumPy broadcasting matches Caffe2's legacy broadcast.
+
+    A 1-element B is a scalar. Otherwise ``B.ndim <= A.ndim``, ``axis`` (``-1``: trailing) in
+    ``[0, A.ndim - B.ndim]``, and B's dimensions, after dropping its leading and trailing 1s,
+    equal A's from ``axis`` on.
+
+    >>> legacy_broadcast_shape("Div", (2, 3, 4), (3,), axis=1)
+    (1, 3, 1)
+    >>> legacy_broadcast_shape("Div", (2, 3, 4), (3, 4), axis=-1)
+    (1, 3, 4)
+    """
+    if int(np.prod(b_shape, dtype=np.int64)) == 1:
+        return ()
+    if len(b_shape) > len(a_shape):
+        raise OperatorValueError(
+            f"{op}: with broadcast=1 input 1 {b_shape} must have no more dimensions than "
+            f"input 0 {a_shape}"
+        )
+    if axis == -1:
+        axis = len(a_shape) - len(b_shape)
+    if not 0 <= axis <= len(a_shape) - len(b_shape):
+        raise OperatorValueError(
+            f"{op}: argument 'axis' must be in [0, {len(a_shape) - len(b_shape)}] to broadcast "
+            f"{b_shape} over {a_shape}; got {axis}"
+        )
+    start, end = 0, len(b_shape) - 1
+    while start < len(b_shape) and b_shape[start] == 1:
+        start += 1
+    while end >= start and b_shape[end] == 1:
+        end -= 1
+    for i in range(start, end + 1):
+        if a_shape[i + axis] != b_shape[i]:
+            raise OperatorValueError(
+                f"{op}: broadcast dimension mismatch: input 1 {b_shape} at axis {axis} does "
+                f"not match input 0 {a_shape}"
+            )
+    return (1,) * axis + tuple(b_shape) + (1,) * (len(a_shape) - axis - len(b_shape))
+
+
+def _numpy_broadcast(op: str, a_shape: tuple, b_shape: tuple) -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(a_shape, b_shape))
+    except ValueError:
+        raise OperatorValueError(
+            f"{op}: inputs A {a_shape} and B {b_shape} cannot be broadcast together"
+        ) from None
+
+
+def reduce_to(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``g`` over the dimensions NumPy broadcasting added or stretched to reach ``shape``.
+
+    >>> reduce_to(np.ones((2, 3)), (1, 3))
+    array([[2., 2., 2.]])
+    """
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _f64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64, copy=False)
+
+
+def _store(out: np.ndarray | None, r: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        if out is None:
+            return np.asarray(r).astype(dtype)
+        np.copyto(out, r, casting="unsafe")
+    return out
+
+
+# ----------------------------------------------------------------------------- Pow
+
+
+def _exponent_view(op: str, x: np.ndarray, e: Any, broadcast: bool, axis: int) -> np.ndarray:
+    e = c.array(op, "input exponent", e)
+    c.same_dtype(op, "input exponent", e, "X", x)
+    if not broadcast:
+        if e.shape != x.shape:
+            raise OperatorValueError(
+                f"{op}: input exponent must have the shape of X {x.shape} (or set broadcast=1); "
+                f"got {e.shape}"
+            )
+        return e
+    return e.reshape(legacy_broadcast_shape(op, x.shape, e.shape, axis))
+
+
+def power(
+    x: Any, exponent: float | None = None, e: Any = None, *, broadcast: bool = False,
+    axis: int = -1, out: Any = None,
+):
+    """``y = x^exponent`` (a float argument) or ``y = x^e`` (an array, see the module doc);
+    computed in float64 and rounded once to ``x``'s dtype. Negative ``x`` with a non-integer
+    power gives NaN, ``0^negative`` gives inf. Exactly one of ``exponent`` and ``e``.
+
+    >>> import numpy as np
+    >>> from caffe2ops.ops.arithmetic import power
+    >>> power(np.array([4.0, 2.0], dtype=np.float32), 0.5)
+    array([2.       , 1.4142135], dtype=float32)
+    >>> power(np.array([[1.0, 2.0], [3.0, 4.0]]), e=np.array([2.0]), broadcast=True)
+    array([[ 1.,  4.],
+           [ 9., 16.]])
+    """
+    x = c.float_input(POW, "input X", x)
+    if (exponent is None) == (e is None):
+        raise OperatorValueError(
+            f"{POW}: give the exponent either as argument 'exponent' or as input 1 (not both, "
+            "not neither)"
+        )
+    if e is None:
+        ev: Any = np.float64(x.dtype.type(c.float_arg(POW, "exponent", exponent)))
+    else:
+        ev = _f64(_exponent_view(POW, x, e, bool(broadcast), int(axis)))
+    y = c.output(POW, out, x.shape, x.dtype)
+    with np.errstate(all="ignore"):
+        r = np.power(_f64(x), ev)
+    return _store(y, r, x.dtype)
+
+
+def power_gradient(
+    x: Any, dy: Any, exponent: float | None = None, e: Any = None, y: Any = None, *,
+    from_output: bool = False, broadcast: bool = False, axis: int = -1,
+):
+    """Gradient of :func:`power`. With ``exponent``: ``dX = exponent·x^(exponent-1)·dY``
+    (``from_output``: ``x`` holds ``Y = X^exponent`` and ``dX = exponent·Y^((exponent-1)/
+    exponent)·dY``, Caffe2's in-place formula); returns ``dX``. With an array ``e`` (and the
+    forward output ``y``): returns ``(dX, dE)`` with ``dE = ln(x)·y·dY`` summed to ``e``'s shape.
+
+    >>> import numpy as np
+    >>> from caffe2ops.ops.arithmetic import power_gradient
+    >>> power_gradient(np.array([4.0, 1.0]), np.array([1.0, 2.0]), 0.5)
+    array([0.25, 1.  ])
+    """
+    x = c.float_input(POW_GRAD, "input X", x)
+    dy = c.array(POW_GRAD, "input dY", dy)
+    c.same_dtype(POW_GRAD, "input dY", dy, "X", x)
+    c.same_shape(POW_GRAD, "input dY", dy, "X", x)
+    if (exponent is None) == (e is None):
+        raise OperatorValueError(
+            f"{POW_GRAD}: give the exponent either as argument 'exponent' or as an input"
+        )
+    with np.errstate(all="ignore"):
+        if e is None:
+            k = np.float64(x.dtype.type(c.float_arg(POW_GRAD, "exponent", exponent)))
+            if from_output:
+                if not abs(k) > 1e-12:
+                    raise OperatorValueError(
+                        f"{POW_GRAD}: the in-place gradient needs |exponent| > 1e-12; got {k}"
+                    )
+                r = k * np.power(_f64(x), (k - 1) / k) * _f64(dy)
+            else:
+                r = k * np.power(_f64(x), k - 1) * _f64(dy)
+            return _store(None, r, x.dtype)
+        ev = _exponent_view(POW_GRAD, x, e, bool(broadcast), int(axis))
+        y = c.array(POW_GRAD, "input Y", y)
+        c.same_dtype(POW_GRAD, "input Y", y, "X", x)
+        c.same_shape(POW_GRAD, "input Y", y, "X", x)
+        e_shape = np.shape(e)
+        e64, x64, dy64 = _f64(ev), _f64(x), _f64(dy)
+        dx = e64 * np.power(x64, e64 - 1) * dy64
+        de = reduce_to(np.broadcast_to(np.log(x64) * _f64(y) * dy64, x.shape), ev.shape)
+        return _store(None, dx, x.dtype), _store(None, de.reshape(e_shape), x.dtype)
+
+
+def _run_pow(op, inputs, outs):
+    x = c.float_input(POW, "input X", inputs[0])
+    a = op.args
+    out = c.reusable(outs[0], x.shape, x.dtype)
+    if len(inputs) == 1:
+        if a["exponent"] is None:
+            raise OperatorValueError(
+                f"{POW}: with one input the argument 'exponent' is required (or give the "
+                "exponent as input 1)"
+            )
+        return [power(x, a["exponent"], out=out)]
+    if a["exponent"] is not None:
+        raise OperatorValueError(
+            f"{POW}: the exponent is given both as argument 'exponent' and as input 1"
+        )
+    return [power(x, e=inputs[1], broadcast=a["broadcast"], axis=a["axis"], out=out)]
+
+
+def _run_pow_gradient(op, inputs, outs):
+    a = op.args
+    if len(inputs) == 2:
+        if a["exponent"] is None:
+            raise OperatorValueError(f"{POW_GRAD}: with 2 inputs (X, dY) the argument "
+                                     "'exponent' is required")
+        if len(op.outputs) != 1:
+            raise OperatorValueError(f"{POW_GRAD}: with 2 inputs there is 1 output (dX)")
+        return [power_gradient(inputs[0], inputs[1], a["exponent"],
+                               from_output=a["from_output"])]
+    if len(inputs) != 4 or len(op.outputs) != 2:
+        raise OperatorValueError(
+            f"{POW_GRAD}: expects inputs (X, dY) -> (dX) or (X, E, Y, dY) -> (dX, dE); got "
+            f"{len(inputs)} inputs and {len(op.outputs)} outputs"
+        )
+    x, e, y, dy = inputs
+    return list(power_gradient(x, dy, e=e, y=y, broadcast=a["broadcast"], axis=a["axis"]))
+
+
+def _pow_gradient_maker(ctx):
+    d = ctx.def_
+    if len(d.input) == 1:
+        if d.input[0] == d.output[0]:
+            exponent = ctx.arg("exponent")
+            if exponent is None or not abs(exponent) > 1e-12:
+                raise OperatorError(
+                    f"{POW}: the gradient of an in-place Pow needs |exponent| > 1e-12"
+                )
+            return [ctx.op(POW_GRAD, [ctx.O(0), ctx.GO(0)], [ctx.GI(0)], from_output=True)]
+        return [ctx.op(POW_GRAD, [ctx.I(0), ctx.GO(0)], [ctx.GI(0)])]
+    return [ctx.op(POW_GRAD, [ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)],
+                   [ctx.GI(0), ctx.GI(1)])]
+
+
+# ----------------------------------------------------------------------------- Div
+
+
+def _div_view(op: str, a: np.ndarray, b: Any, broadcast: bool, axis: int):
+    """``(result shape, B reshaped for NumPy broadcasting)``."""
+    b = c.array(op, "input B", b)
+    c.same_dtype(op, "input B", b, "A", a)
+    if broadcast:
+        return a.shape, b.reshape(legacy_broadcast_shape(op, a.shape, b.shape, axis))
+    return _numpy_broadcast(op, a.shape, b.shape), b
+
+
+def divide(a: Any, b: Any, *, broadcast: bool = False, axis: int = -1, out: Any = None):
+    """``c = a/b`` in the dtype (IEEE), NumPy broadcasting, or Caffe2's legacy broadcast with
+    ``broadcast=True`` (``b`` aligned with ``a``'s dimensions from ``axis``).
+
+    >>> import numpy as np
+    >>> from caffe2ops.ops.arithmetic import divide
+    >>> divide(np.array([1.0, 3.0], dtype=np.float32), np.array([4.0], dtype=np.float32))
+    array([0.25, 0.75], dtype=float32)
+    """
+    a = c.float_input(DIV, "input A", a)
+    shape, bv = _div_view(DIV, a, b, bool(broadcast), int(axis))
+    out = c.output(DIV, out, shape, a.dtype)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return np.divide(a, bv, out=out)
+
+
+def divide_gradient(
+    dc: Any, b: Any, c_out: Any, a_shape: tuple | None = None, *, broadcast: bool = False,
+    axis: int = -1,
+):
+    """``(dA, dB)`` of :func:`divide`: ``dA = dC/B`` and ``dB = -dC·C/B``, computed in float64,
+    summed over broadcast dimensions and rounded once; ``a_shape`` defaults to ``C``'s shape.
+
+    >>> import numpy as np
+    >>> from caffe2ops.ops.arithmetic import divide_gradient
+    >>> divide_gradient(np.array([1.0, 1.0]), np.array([2.0]), np.array([0.5, 1.5]), (2,))
+    (array([0.5, 0.5]), array([-1.]))
+    """
+    c_out = c.float_input(DIV_GRAD, "input C", c_out)
+    dc = c.array(DIV_GRAD, "input dC", dc)
+    c.same_dtype(DIV_GRAD, "input dC", dc, "C", c_out)
+    c.same_shape(DIV_GRAD, "input dC", dc, "C", c_out)
+    b = c.array(DIV_GRAD, "input B", b)
+    c.same_dtype(DIV_GRAD, "input B", b, "C", c_out)
+    a_shape = c_out.shape if a_shape is None else tuple(a_shape)
+    if broadcast:
+        if a_shape != c_out.shape:
+            raise OperatorValueError(
+                f"{DIV_GRAD}: with broadcast=1, A {a_shape} must have C's shape {c_out.shape}"
+            )
+        bv_shape = legacy_broadcast_shape(DIV_GRAD, a_shape, b.shape, axis)
+    else:
+        if _numpy_broadcast(DIV_GRAD, a_shape, b.shape) != c_out.shape:
+            raise OperatorValueError(
+                f"{DIV_GRAD}: A {a_shape} and B {b.shape} do not broadcast to C {c_out.shape}"
+            )
+        bv_shape = b.shape
+    b64 = _f64(b).reshape(bv_shape)
+    with np.errstate(all="ignore"):
+        da = reduce_to(np.broadcast_to(_f64(dc) / b64, c_out.shape), a_shape)
+        db = reduce_to(np.broadcast_to(-_f64(dc) * _f64(c_out) / b64, c_out.shape), bv_shape)
+    return _store(None, da, c_out.dtype), _store(None, db.reshape(b.shape), c_out.dtype)
+
+
+def _run_div(op, inputs, outs):
+    a = c.float_input(DIV, "input A", inputs[0])
+    shape, _ = _div_view(DIV, a, inputs[1], op.args["broadcast"], op.args["axis"])
+    out = c.reusable(outs[0], shape, a.dtype)
+    return [divide(a, inputs[1], broadcast=op.args["broadcast"], axis=op.args["axis"], out=out)]
+
+
+def _run_div_gradient(op, inputs, outs):
+    if len(inputs) == 4:
+        dc, a, b, c_out = inputs
+        a_shape = c.array(DIV_GRAD, "input A", a).shape
+    else:
+        dc, b, c_out = inputs
+        a_shape = None
+    return list(divide_gradient(dc, b, c_out, a_shape, broadcast=op.args["broadcast"],
+                                axis=op.args["axis"]))
+
+
+def _div_gradient_maker(ctx):
+    d = ctx.def_
+    if d.input[0] == d.output[0]:  # A was overwritten: its shape is C's
+        return [ctx.op(DIV_GRAD, [ctx.GO(0), ctx.I(1), ctx.O(0)], [ctx.GI(0), ctx.GI(1)])]
+    return [ctx.op(DIV_GRAD, [ctx.GO(0), ctx.I(0), ctx.I(1), ctx.O(0)],
+                   [ctx.GI(0), ctx.GI(1)])]
+
+
+def _infer_div(inputs, args):
+    (a_shape, dtype), (b_shape, _) = inputs
+    if args["broadcast"]:
+        return [(tuple(a_shape), dtype)]
+    try:
+        return [(tuple(np.broadcast_shapes(tuple(a_shape), tuple(b_shape))), dtype)]
+    except ValueError:
+        return [None]
+
+
+_BROADCAST = (
+    Arg("broadcast", "bool", False, "Caffe2's legacy broadcast of input 1 over input 0"),
+    Arg("axis", "int", -1, "legacy broadcast: first dimension of input 0 that input 1 matches"),
+)
+
+register(OpSchema(
+    type=POW, kernel=_run_pow, num_inputs=(1, 2), inputs=("X", "exponent"), outputs=("Y",),
+    args=(Arg("exponent", "float", None, "the power (else input 1 holds it)"), *_BROADCAST),
+    allow_inplace={(0, 0), (1, 0)}, infer=c.same_as_input(0), gradient=_pow_gradient_maker,
+    doc="Y = X^exponent (argument) or X^E (input 1, same shape or broadcast=1).",
+))
+register(OpSchema(
+    type=POW_GRAD, kernel=_run_pow_gradient, num_inputs=(2, 4), num_outputs=(1, 2),
+    inputs=("X", "dY"), outputs=("dX", "dE"),
+    args=(Arg("exponent", "float", None, "the forward exponent"),
+          Arg("from_output", "bool", False, "input 0 is the forward output (in-place Pow)"),
+          *_BROADCAST),
+    doc="(X, dY) -> dX = e*X^(e-1)*dY; (X, E, Y, dY) -> (dX, dE = ln(X)*Y*dY summed to E).",
+))
+register(OpSchema(
+    type=DIV, kernel=_run_div, num_inputs=(2, 2), inputs=("A", "B"), outputs=("C",),
+    args=_BROADCAST, allow_inplace={(0, 0), (1, 0)}, infer=_infer_div,
+    gradient=_div_gradient_maker, doc="C = A / B (NumPy broadcasting, or legacy broadcast=1).",
+))
+register(OpSchema(
+    type=DIV_GRAD, kernel=_run_div_gradient, num_inputs=(3, 4), num_outputs=(2, 2),
+    inputs=("dC", "A", "B", "C"), outputs=("dA", "dB"), args=_BROADCAST,
+    doc="dA = dC/B, dB = -dC*C/B, each summed over broadcast dimensions.",
+))

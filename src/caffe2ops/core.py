@@ -239,6 +239,7 @@ class Net:
 
     def __init__(self, name_or_proto, inplace: bool = False) -> None:
         self._next_name_index: dict[str, int] = {}
+        self._registered: set[str] = set()
         if isinstance(name_or_proto, caffe2_pb2.NetDef):
             self._net = caffe2_pb2.NetDef()
             self._net.CopyFrom(name_or_proto)
@@ -294,7 +295,18 @@ class Net:
         return name
 
     def NextBlob(self, prefix: str | None = None) -> BlobReference:  # noqa: N802
-        return BlobReference(self.NextName(prefix), self)
+        """A blob name not yet defined or handed out by this net: ``prefix`` (name-scoped), else
+        ``prefix_auto_0``, ``prefix_auto_1``, ... (Caffe2's rule)."""
+        base = ScopedName(prefix or "unnamed")
+        name, index = base, 0
+        while name in self._registered or self.BlobIsDefined(name):
+            name = f"{base}_auto_{index}"
+            index += 1
+        self._registered.add(name)
+        return BlobReference(name, self)
+
+    def NextScopedBlob(self, prefix: str = "unnamed") -> BlobReference:  # noqa: N802
+        return self.NextBlob(prefix)
 
     def AddExternalInput(self, *inputs) -> BlobReference | list[BlobReference]:  # noqa: N802
         refs = []

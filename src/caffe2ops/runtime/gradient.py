@@ -196,14 +196,15 @@ def build_backward(
                     f"run {op.type} out of place to differentiate it"
                 )
         grad_ops.extend(result.ops)
+        # Each input's gradient claims the gradient-op output that writes it; one blob feeding
+        # two inputs of the op (CosineSimilarity(x, x)) has two outputs of the same name.
+        unclaimed = [(gop, j) for gop in result.ops for j in range(len(gop.output))]
         for i, g in enumerate(result.g_input):
             if g is None:
                 continue
-            producer = None
-            for gop in result.ops:
-                for j, out in enumerate(gop.output):
-                    if out == g:
-                        producer = (gop, j)
+            producer = next(((gop, j) for gop, j in unclaimed if gop.output[j] == g), None)
+            if producer is not None:
+                unclaimed.remove(producer)
             contributions[(op.input[i], in_versions[idx][i])].append((g, producer))
     for key in sorted(contributions, key=lambda k: -k[1]):
         finalize(key)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -26,6 +27,10 @@ from caffe2ops.runtime.schema import has_schema, registered_types
 
 CPU = caffe2_pb2.CPU
 CUDA = caffe2_pb2.CUDA
+
+
+# A sparse gradient: the rows ``indices`` of a parameter with values ``values`` (Caffe2's type).
+GradientSlice = collections.namedtuple("GradientSlice", ["indices", "values"])
 
 
 def ScopedName(name: str) -> str:  # noqa: N802

@@ -12,14 +12,11 @@ compounds across runs of a created net.
 
 from __future__ import annotations
 
-import collections
-
 from caffe2ops import core
 from caffe2ops.modeling.net_modifier import NetModifier
 from caffe2ops.proto import caffe2_pb2
 
-# Caffe2's ``core.GradientSlice``: a sparse gradient, rows ``indices`` with values ``values``.
-GradientSlice = collections.namedtuple("GradientSlice", ["indices", "values"])
+GradientSlice = core.GradientSlice
 
 
 def is_gradient_slice(grad) -> bool:
@@ -41,15 +38,7 @@ def next_scoped_blob(net, prefix: str) -> core.BlobReference:
     >>> str(next_scoped_blob(net, "x_norm")), str(next_scoped_blob(net, "y"))
     ('x_norm_auto_0', 'y')
     """
-    method = getattr(net, "NextScopedBlob", None)
-    if method is not None:
-        return method(prefix=prefix)
-    base = core.ScopedName(prefix)
-    name, k = base, 0
-    while net.BlobIsDefined(name):
-        name = f"{base}_auto_{k}"
-        k += 1
-    return core.BlobReference(name, net)
+    return net.NextScopedBlob(prefix=prefix)
 
 
 def get_param_device(param_name, grad, param_to_device=None, default_device=None):

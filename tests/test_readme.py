@@ -1,0 +1,27 @@
+"""The README's Python examples run as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_examples():
+    assert len(BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_example_runs(index, capsys):
+    from caffe2ops import workspace
+
+    workspace.SwitchWorkspace("readme", True)
+    workspace.ResetWorkspace()
+    try:
+        exec(compile(BLOCKS[index], f"README block {index}", "exec"), {})
+    finally:
+        workspace.ResetWorkspace()
+        workspace.SwitchWorkspace("default", True)
+    assert capsys.readouterr().out.strip() or "print" not in BLOCKS[index]

@@ -99,6 +99,21 @@ def output(
     return out
 
 
+def unaliased(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``x``, or a copy of it when ``out`` overlaps it other than element for element (e.g.
+    ``clip(a[1:], out=a[:-1])``): element-wise kernels may then run in place but never read an
+    element another iteration has already written."""
+    if out is x or not np.may_share_memory(out, x):
+        return x
+    if (
+        x.shape == out.shape
+        and x.strides == out.strides
+        and x.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+    ):
+        return x
+    return x.copy()
+
+
 def reusable(buf: Any, shape: tuple, dtype: np.dtype) -> np.ndarray | None:
     """An existing output blob that can be written in place (same shape and dtype), else None."""
     if (

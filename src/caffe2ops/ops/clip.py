@@ -28,10 +28,8 @@ def bounds(op: str, dtype: np.dtype, min: Any, max: Any) -> tuple[Any, Any]:
     lo = lowest if min is None else c.float_arg(op, "min", min)
     hi = highest if max is None else c.float_arg(op, "max", max)
     if dtype.kind == "f":
-        if dtype.itemsize == 2:
-            with np.errstate(over="ignore"):
-                return dtype.type(lo), dtype.type(hi)
-        return dtype.type(lo), dtype.type(hi)
+        with np.errstate(over="ignore"):  # a bound beyond the dtype's range rounds to ±inf
+            return dtype.type(lo), dtype.type(hi)
     if min is not None:
         lo = lowest if math.isnan(lo) or lo == -math.inf else lo
         lo = dtype.type(highest) if lo > highest else dtype.type(max_(math.ceil(lo), lowest))
@@ -51,7 +49,7 @@ def min_(a, b):
 
 def clip_reference(x: np.ndarray, lo: Any, hi: Any, out: np.ndarray) -> np.ndarray:
     """The formula, literally: ``m = x < lo ? lo : x; y = hi < m ? hi : m``."""
-    mask = np.less(x, lo)
+    mask = np.less(x, lo, out=np.empty(x.shape, dtype=bool))  # an array even for 0-d x
     if out is not x:
         np.copyto(out, x)
     np.copyto(out, lo, where=mask)
@@ -66,7 +64,8 @@ def clip_gradient_reference(
     """``dX = dY · (lo < Y < hi)``, multiplied in the dtype (masked entries are ±0 or NaN)."""
     mask = np.less(lo, y)
     mask &= np.less(y, hi)
-    return np.multiply(dy, mask, out=out)
+    with np.errstate(invalid="ignore"):  # ±inf·0 = NaN, as documented
+        return np.multiply(dy, mask, out=out)
 
 
 def clip(x: Any, min: float | None = None, max: float | None = None, *, out: Any = None):
@@ -88,6 +87,7 @@ def clip(x: Any, min: float | None = None, max: float | None = None, *, out: Any
     c.require_dtype("Clip", "input X", x, c.NUMERIC_DTYPES, c.NUMERIC_TEXT)
     lo, hi = bounds("Clip", x.dtype, min, max)
     y = c.output("Clip", out, x.shape, x.dtype)
+    x = c.unaliased(x, y)
     kernel = fast("clip", x, y) or clip_reference
     return kernel(x, lo, hi, y)
 
@@ -116,6 +116,7 @@ def clip_gradient(
     dy = dy.reshape(y.shape)
     lo, hi = bounds("ClipGradient", y.dtype, min, max)
     dx = c.output("ClipGradient", out, y.shape, y.dtype)
+    y, dy = c.unaliased(y, dx), c.unaliased(dy, dx)
     kernel = fast("clip_gradient", y, dy, dx) or clip_gradient_reference
     return kernel(y, dy, lo, hi, dx)
 

@@ -46,6 +46,7 @@ def cos(x: Any, *, out: Any = None):
     """
     x = c.float_input("Cos", "input X", x)
     y = c.output("Cos", out, x.shape, x.dtype)
+    x = c.unaliased(x, y)
     kernel = fast("cos", x, y) or cos_reference
     return kernel(x, y)
 
@@ -62,6 +63,7 @@ def cos_gradient(x: Any, dy: Any, *, out: Any = None):
     c.same_dtype("CosGradient", "input dY", dy, "X", x)
     c.same_shape("CosGradient", "input dY", dy, "X", x)
     dx = c.output("CosGradient", out, x.shape, x.dtype)
+    x, dy = c.unaliased(x, dx), c.unaliased(dy, dx)
     kernel = fast("cos_gradient", x, dy, dx) or cos_gradient_reference
     return kernel(x, dy, dx)
 

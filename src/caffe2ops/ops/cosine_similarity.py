@@ -36,8 +36,9 @@ def similarity_reference(X: np.ndarray, Y: np.ndarray, out: np.ndarray) -> np.nd
     ct = _compute_dtype(X.dtype)
     x2, y2, xy = _dots(X, Y, ct)
     eps = ct.type(1e-12)
-    z = xy / np.sqrt(np.maximum(x2, eps) * np.maximum(y2, eps))
-    np.copyto(out, z, casting="same_kind")
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows give NaN, as documented
+        z = xy / np.sqrt(np.maximum(x2, eps) * np.maximum(y2, eps))
+        np.copyto(out, z, casting="same_kind")
     return out
 
 
@@ -46,15 +47,16 @@ def similarity_gradient_reference(X, Y, dz, dX, dY):
     x2, y2, xy = _dots(X, Y, ct)
     eps = ct.type(1e-12)
     dz = dz.astype(ct, copy=False)
-    xn = np.sqrt(np.maximum(x2, eps))
-    yn = np.sqrt(np.maximum(y2, eps))
-    xyn = xn * yn
-    a = (dz / xyn)[:, None]
-    Xc, Yc = X.astype(ct, copy=False), Y.astype(ct, copy=False)
-    gx = a * Yc - ((dz * xy) / (xn * xn * xyn))[:, None] * Xc
-    gy = a * Xc - ((dz * xy) / (yn * yn * xyn))[:, None] * Yc
-    np.copyto(dX, gx, casting="same_kind")
-    np.copyto(dY, gy, casting="same_kind")
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf propagate; f16 may overflow
+        xn = np.sqrt(np.maximum(x2, eps))
+        yn = np.sqrt(np.maximum(y2, eps))
+        xyn = xn * yn
+        a = (dz / xyn)[:, None]
+        Xc, Yc = X.astype(ct, copy=False), Y.astype(ct, copy=False)
+        gx = a * Yc - ((dz * xy) / (xn * xn * xyn))[:, None] * Xc
+        gy = a * Xc - ((dz * xy) / (yn * yn * xyn))[:, None] * Yc
+        np.copyto(dX, gx, casting="same_kind")
+        np.copyto(dY, gy, casting="same_kind")
     return dX, dY
 
 

@@ -33,13 +33,16 @@ def _check_norm(op: str, norm: Any) -> float:
 def sparse_normalize_reference(param: np.ndarray, rows: np.ndarray, norm: float, use_max: bool):
     """``rows`` are distinct, in range. Works on any strides (gathers and scatters rows)."""
     ct = np.dtype(np.float32) if param.dtype == np.float16 else param.dtype
-    block = param[rows].reshape(len(rows), -1).astype(ct, copy=False)
+    _, d = c.rows_view(param)
+    block = param[rows].reshape(len(rows), d).astype(ct, copy=False)  # d may be 0
     n = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64)).astype(ct)
     limit = ct.type(norm)
     selected = ~(n <= limit) if use_max else np.ones(len(rows), dtype=bool)
-    scale = (limit / (n[selected] + ct.type(EPS))).astype(ct)
-    scaled = block[selected] * scale[:, None]
-    param[rows[selected]] = scaled.astype(param.dtype).reshape((-1, *param.shape[1:]))
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows: documented results
+        scale = (limit / (n[selected] + ct.type(EPS))).astype(ct)
+        scaled = block[selected] * scale[:, None]
+        param[rows[selected]] = scaled.astype(param.dtype).reshape(
+            (int(selected.sum()), *param.shape[1:]))
     return param
 
 
@@ -66,16 +69,21 @@ def sparse_normalize(
     >>> c2.sparse_normalize(w, np.array([1]), norm=2.0, use_max_norm=False)[1]
     array([1.2, 1.6], dtype=float32)
     """
+    return _sparse_normalize(OP, param, indices, norm, use_max_norm)
+
+
+def _sparse_normalize(op: str, param: Any, indices: Any, norm: Any, use_max_norm: Any):
+    """:func:`sparse_normalize` with messages naming ``op`` (the alias when run as such)."""
     if not isinstance(param, np.ndarray):
-        raise OperatorValueError(f"{OP}: param must be a NumPy array (it is updated in place)")
-    c.require_dtype(OP, "input param", param, c.FLOAT_DTYPES, c.FLOAT_TEXT)
+        raise OperatorValueError(f"{op}: param must be a NumPy array (it is updated in place)")
+    c.require_dtype(op, "input param", param, c.FLOAT_DTYPES, c.FLOAT_TEXT)
     if param.ndim == 0:
-        raise OperatorValueError(f"{OP}: input param must have at least one dimension (rows)")
+        raise OperatorValueError(f"{op}: input param must have at least one dimension (rows)")
     if not param.flags.writeable:
-        raise OperatorValueError(f"{OP}: input param is read-only (it is updated in place)")
-    indices = c.array(OP, "input indices", indices)
-    c.require_dtype(OP, "input indices", indices, c.INDEX_DTYPES, "int32 or int64")
-    norm = _check_norm(OP, norm)
+        raise OperatorValueError(f"{op}: input param is read-only (it is updated in place)")
+    indices = c.array(op, "input indices", indices)
+    c.require_dtype(op, "input indices", indices, c.INDEX_DTYPES, "int32 or int64")
+    norm = _check_norm(op, norm)
     use_max_norm = bool(use_max_norm)
     flat = indices.reshape(-1)
     if flat.size == 0:
@@ -86,7 +94,7 @@ def sparse_normalize(
         bad = int(lo) if lo < 0 else int(hi)
         pos = int(np.flatnonzero(flat == bad)[0])
         raise OperatorIndexError(
-            f"{OP}: input indices[{pos}] = {bad} is out of range for param with {rows} rows "
+            f"{op}: input indices[{pos}] = {bad} is out of range for param with {rows} rows "
             f"(expected 0 <= index < {rows})"
         )
     kernel = fast("sparse_normalize", param)
@@ -99,9 +107,8 @@ def sparse_normalize(
 
 
 def _run(op, inputs, outs):
-    grad = inputs[2] if len(inputs) > 2 else None
-    return [sparse_normalize(inputs[0], inputs[1], op.args["norm"], op.args["use_max_norm"],
-                             grad)]
+    return [_sparse_normalize(op.type, inputs[0], inputs[1], op.args["norm"],
+                              op.args["use_max_norm"])]
 
 
 def _check_args(op_type: str, args: dict) -> None:

@@ -21,14 +21,12 @@ from caffe2ops.runtime.schema import Arg, OpSchema, register
 
 def _alpha(op: str, dtype: np.dtype, alpha: Any):
     value = c.float_arg(op, "alpha", alpha)
-    if dtype.itemsize == 2:
-        with np.errstate(over="ignore"):
-            return dtype.type(value)
-    return dtype.type(value)
+    with np.errstate(over="ignore"):  # an alpha beyond the dtype's range rounds to ±inf
+        return dtype.type(value)
 
 
 def thresholded_relu_reference(x: np.ndarray, alpha: Any, out: np.ndarray) -> np.ndarray:
-    drop = np.greater(x, alpha)
+    drop = np.greater(x, alpha, out=np.empty(x.shape, dtype=bool))  # an array even for 0-d x
     if out is not x:
         np.copyto(out, x)
     np.logical_not(drop, out=drop)
@@ -37,7 +35,7 @@ def thresholded_relu_reference(x: np.ndarray, alpha: Any, out: np.ndarray) -> np
 
 
 def thresholded_relu_gradient_reference(y: np.ndarray, dy: np.ndarray, out: np.ndarray):
-    drop = np.greater(y, 0)
+    drop = np.greater(y, 0, out=np.empty(y.shape, dtype=bool))
     if out is not dy:
         np.copyto(out, dy)
     np.logical_not(drop, out=drop)
@@ -61,6 +59,7 @@ def thresholded_relu(x: Any, alpha: float = 1.0, *, out: Any = None):
     x = c.float_input("ThresholdedRelu", "input X", x)
     a = _alpha("ThresholdedRelu", x.dtype, alpha)
     y = c.output("ThresholdedRelu", out, x.shape, x.dtype)
+    x = c.unaliased(x, y)
     kernel = fast("thresholded_relu", x, y) or thresholded_relu_reference
     return kernel(x, a, y)
 
@@ -95,6 +94,9 @@ def thresholded_relu_gradient(
         c.same_shape(op, "input X", x, "Y", y)
         a = _alpha(op, y.dtype, alpha)
     dx = c.output(op, out, y.shape, y.dtype)
+    y, dy = c.unaliased(y, dx), c.unaliased(dy, dx)
+    if x is not None:
+        x = c.unaliased(x, dx)
     if x is None:
         kernel = fast("thresholded_relu_gradient", y, dy, dx)
         return (kernel or thresholded_relu_gradient_reference)(y, dy, dx)

@@ -63,8 +63,9 @@ def _run_sum(op, inputs, outs):
         out = np.empty(first.shape, first.dtype)
     if out is not first:
         np.copyto(out, first)
-    for x in arrays[1:]:
-        np.add(out, x, out=out)
+    with np.errstate(invalid="ignore", over="ignore"):  # IEEE sums: inf - inf = NaN, overflow
+        for x in arrays[1:]:
+            np.add(out, x, out=out)
     return [out]
 
 

@@ -33,17 +33,21 @@ def _value(op_type: str, spec, arg) -> Any:
     elif kind == "string":
         if has("s"):
             return arg.s.decode("utf-8")
-    elif kind == "floats":
-        if len(arg.floats) or not len(arg.ints):
-            return [float(v) for v in arg.floats]
-        return [float(v) for v in arg.ints]
-    elif kind == "ints":
-        if len(arg.ints) or not len(arg.floats):
-            return [int(v) for v in arg.ints]
-        if all(float(v).is_integer() for v in arg.floats):
-            return [int(v) for v in arg.floats]
-    elif kind == "strings":
-        return [s.decode("utf-8") for s in arg.strings]
+    elif kind in ("floats", "ints", "strings"):
+        # A list argument must not carry a single value or another kind of list (Caffe2 read
+        # the repeated field only, so `shape="2x3"` silently became an empty shape).
+        allowed = {"strings"} if kind == "strings" else {"floats", "ints"}
+        if not any(f.name not in allowed | {"name"} for f, _ in arg.ListFields()):
+            if kind == "strings":
+                return [s.decode("utf-8") for s in arg.strings]
+            if kind == "floats":
+                if len(arg.floats) or not len(arg.ints):
+                    return [float(v) for v in arg.floats]
+                return [float(v) for v in arg.ints]
+            if len(arg.ints) or not len(arg.floats):
+                return [int(v) for v in arg.ints]
+            if all(float(v).is_integer() for v in arg.floats):
+                return [int(v) for v in arg.floats]
     set_fields = [f.name for f, _ in arg.ListFields() if f.name != "name"]
     raise OperatorTypeError(
         f"{op_type}: argument '{spec.name}' must be {kind}; its Argument has fields {set_fields}"

@@ -10,10 +10,10 @@ the table costs one jitted call per array (:func:`data_ptr`, about 0.2 µs) wher
 The flattened element range of all arrays is cut into ``nparts`` equal pieces, so a few large
 arrays and many small ones balance alike. Each piece is one call of a serial ``nogil`` kernel; the
 pieces run on a small pool of Python threads (:func:`run_parts`), as many as
-``numba.get_num_threads()``. Serial kernels compile about 2.5x faster than ``parallel=True`` ones
-and load from the on-disk cache in milliseconds instead of ~0.5 s, for a dispatch cost of about
-20 µs per extra thread. Sums accumulate in float64 with ``fastmath`` reassociation only, so the
-loops vectorise while NaN and infinity keep their IEEE meaning. Every
+``caffe2ops.kernels.get_num_threads()``. Serial kernels compile about 2.5x faster than
+``parallel=True`` ones and load from the on-disk cache in milliseconds instead of ~0.5 s, for a
+dispatch cost of about 20 µs per extra thread. Sums accumulate in float64 with ``fastmath``
+reassociation only, so the loops vectorise while NaN and infinity keep their IEEE meaning. Every
 inner loop runs over a view starting at 0: a loop index starting at a runtime value might be
 negative as far as LLVM knows, and the wrap-around check Numba then emits blocks vectorisation.
 In-place loops take one array argument: with two, LLVM's runtime alias check sees the overlap and
@@ -28,6 +28,8 @@ import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
+
+from caffe2ops.kernels import get_max_threads, get_num_threads
 
 _FM = {"reassoc", "contract"}
 
@@ -262,10 +264,10 @@ def pointer_table(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def num_parts(total: int) -> int:
     """Pieces for ``total`` elements: 1 below 2**17 (a thread hand-off costs ~20 µs), else up to
-    ``numba.get_num_threads()`` pieces of at least 2**16 elements."""
+    ``caffe2ops.set_num_threads``'s count of pieces of at least 2**16 elements."""
     if total < (1 << 17):
         return 1
-    return max(1, min(numba.get_num_threads(), total >> 16))
+    return max(1, min(get_num_threads(), total >> 16))
 
 
 _POOL: list = []
@@ -278,7 +280,7 @@ def _pool():
             if not _POOL:
                 from concurrent.futures import ThreadPoolExecutor
 
-                workers = max(1, numba.config.NUMBA_NUM_THREADS - 1)
+                workers = max(1, get_max_threads() - 1)
                 _POOL.append(ThreadPoolExecutor(workers, thread_name_prefix="caffe2ops-clip"))
     return _POOL[0]
 

@@ -45,6 +45,7 @@ from common import (  # noqa: E402
     timeit_many,
 )
 
+import caffe2ops as c2  # noqa: E402
 from caffe2ops.kernels import cpu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -53,17 +54,19 @@ HERE = Path(__file__).resolve().parent
 # Adapters. ``d`` holds the inputs (numpy: d.x, d.y_clip, d.y_relu, d.dy, d.s, d.label, d.dloss,
 # d.out; scalars d.lo, d.hi, d.alpha, d.margin; torch views d.t.<same names>).
 
-OURS = {
-    "clip": lambda d: cpu.clip(d.x, d.lo, d.hi, d.out),
-    "clip_gradient": lambda d: cpu.clip_gradient(d.y_clip, d.dy, d.lo, d.hi, d.out),
-    "thresholded_relu": lambda d: cpu.thresholded_relu(d.x, d.alpha, d.out),
-    "thresholded_relu_gradient": lambda d: cpu.thresholded_relu_gradient(d.y_relu, d.dy, d.out),
-    "cos": lambda d: cpu.cos(d.x, d.out),
-    "cos_gradient": lambda d: cpu.cos_gradient(d.x, d.dy, d.out),
+OURS = {  # the public functional API, as users call it
+    "clip": lambda d: c2.clip(d.x, d.lo, d.hi, out=d.out),
+    "clip_gradient": lambda d: c2.clip_gradient(d.y_clip, d.dy, d.lo, d.hi, out=d.out),
+    "thresholded_relu": lambda d: c2.thresholded_relu(d.x, d.alpha, out=d.out),
+    "thresholded_relu_gradient": lambda d: c2.thresholded_relu_gradient(d.y_relu, d.dy,
+                                                                        out=d.out),
+    "cos": lambda d: c2.cos(d.x, out=d.out),
+    "cos_gradient": lambda d: c2.cos_gradient(d.x, d.dy, out=d.out),
     "cosine_embedding_criterion":
-        lambda d: cpu.cosine_embedding_criterion(d.s, d.label, d.margin, d.out),
+        lambda d: c2.cosine_embedding_criterion(d.s, d.label, d.margin, out=d.out),
     "cosine_embedding_criterion_gradient":
-        lambda d: cpu.cosine_embedding_criterion_gradient(d.s, d.label, d.dloss, d.margin, d.out),
+        lambda d: c2.cosine_embedding_criterion_gradient(d.s, d.label, d.dloss, d.margin,
+                                                         out=d.out),
 }
 
 NUMPY = {
@@ -202,12 +205,12 @@ def bench_cosine_similarity(sizes: list[int], threads: list[int], repeat: int) -
         for nt in threads:
             set_threads(nt)
             with torch.no_grad():
-                t = timeit_many({"ours": partial(cpu.cosine_similarity, x, y, z),
+                t = timeit_many({"ours": partial(c2.cosine_similarity, x, y, out=z),
                                  "torch": partial(F.cosine_similarity, tx, ty, dim=1)}, repeat)
             t_f, t_tf = t["ours"], t["torch"]
             tz = F.cosine_similarity(tx, ty, dim=1)
             t = timeit_many({
-                "ours": partial(cpu.cosine_similarity_gradient, x, y, dz, dx, dy),
+                "ours": partial(c2.cosine_similarity_gradient, x, y, dz, out=(dx, dy)),
                 "torch": partial(torch.autograd.grad, tz, (tx, ty), tdz, retain_graph=True),
             }, repeat)
             t_g, t_tg = t["ours"], t["torch"]
@@ -238,7 +241,7 @@ def bench_sparse_normalize(threads: list[int], repeat: int, rows_: int = 240_000
     out = []
     for nt in threads:
         set_threads(nt)
-        t_ours = timeit(lambda: cpu.sparse_normalize(table, idx, norm, True), repeat,
+        t_ours = timeit(lambda: c2.sparse_normalize(table, idx, norm, True), repeat,
                         setup=lambda: np.copyto(table, orig))
         t_torch = timeit(lambda: torch.embedding_renorm_(tt, tidx, 1.0, 2.0), repeat,
                          setup=lambda: tt.copy_(torig))
@@ -247,6 +250,70 @@ def bench_sparse_normalize(threads: list[int], repeat: int, rows_: int = 240_000
                     "gbps": 2 * distinct * dim * 4 / t_ours / 1e9, "torch_s": t_torch,
                     "ratio_torch": t_ours / t_torch})
     return out
+
+
+def _per_call(fn, repeat: int, number: int) -> float:
+    """Median over ``repeat`` batches of the mean time of ``number`` back-to-back calls."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return float(np.median(times))
+
+
+def bench_overhead(repeat: int) -> list[dict]:
+    """Call overhead on 1e3 float32 (contract: c2 call <= 10 us, RunOperatorOnce <= 50 us, one
+    operator inside RunNet <= 20 us) and the start-up cost of ``import caffe2ops`` (<= 0.5 s)."""
+    import subprocess
+
+    import torch
+
+    from caffe2ops import core, workspace
+
+    x = np.random.default_rng(3).standard_normal(1000).astype(np.float32)
+    out = np.empty_like(x)
+    tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+    c2.clip(x, -0.5, 0.5, out=out)
+    rows = [
+        {"what": "c2.clip(x, -0.5, 0.5, out=out), 1e3 float32", "limit_s": 10e-6,
+         "time_s": _per_call(lambda: c2.clip(x, -0.5, 0.5, out=out), repeat, 2000)},
+        {"what": "c2.cos(x, out=out), 1e3 float32", "limit_s": 10e-6,
+         "time_s": _per_call(lambda: c2.cos(x, out=out), repeat, 2000)},
+        {"what": "np.clip(x, -0.5, 0.5, out=out) (for scale)", "limit_s": None,
+         "time_s": _per_call(lambda: np.clip(x, -0.5, 0.5, out=out), repeat, 2000)},
+        {"what": "torch.clamp(x, -0.5, 0.5, out=out) (for scale)", "limit_s": None,
+         "time_s": _per_call(lambda: torch.clamp(tx, -0.5, 0.5, out=tout), repeat, 2000)},
+    ]
+    old = workspace.CurrentWorkspace()
+    workspace.SwitchWorkspace("bench_overhead", True)
+    workspace.ResetWorkspace()
+    try:
+        workspace.FeedBlob("x", x)
+        op = core.CreateOperator("Clip", ["x"], ["y"], min=-0.5, max=0.5)
+        workspace.RunOperatorOnce(op)
+        rows.append({"what": "workspace.RunOperatorOnce(Clip), 1e3 float32", "limit_s": 50e-6,
+                     "time_s": _per_call(lambda: workspace.RunOperatorOnce(op), repeat, 1000)})
+        net = core.Net("bench_overhead_net")
+        n_ops = 20
+        for i in range(n_ops):
+            net.Clip(["x"], [f"y{i}"], min=-0.5, max=0.5)
+        workspace.CreateNet(net, overwrite=True)
+        workspace.RunNet(net.Name())
+        per_net = _per_call(lambda: workspace.RunNet(net.Name()), repeat, 200)
+        rows.append({"what": f"one Clip inside RunNet ({n_ops} ops), 1e3 float32",
+                     "limit_s": 20e-6, "time_s": per_net / n_ops})
+    finally:
+        workspace.ResetWorkspace()
+        workspace.SwitchWorkspace(old)
+    code = ("import time; t = time.perf_counter(); import caffe2ops; "
+            "print(time.perf_counter() - t)")
+    imports = [float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, check=True).stdout) for _ in range(5)]
+    rows.append({"what": "import caffe2ops (fresh process)", "limit_s": 0.5,
+                 "time_s": float(np.median(imports))})
+    return rows
 
 
 def run_clipping_bench(threads: list[int], quick: bool) -> Any:
@@ -307,6 +374,10 @@ def print_tables(res: dict) -> None:
               f"{w['import_numba_and_module_s'] * 1e3:.0f} ms, numba context set-up "
               f"{w['numba_context_init_s'] * 1e3:.0f} ms (cold: "
               f"{ct['cold']['numba_context_init_s'] * 1e3:.0f} ms).")
+    print("\n## Call overhead and start-up\n")
+    body = [[r["what"], fmt_time(r["time_s"]),
+             "-" if r["limit_s"] is None else fmt_time(r["limit_s"])] for r in res["overhead"]]
+    print(markdown_table(["call", "time (median)", "contract limit"], body))
     print("\n## Contract targets (n >= 1e7, max threads)\n")
     body = [[t["target"], t["detail"], "met" if t["met"] else "NOT met"]
             for t in res["targets"]]
@@ -328,6 +399,10 @@ def check_targets(res: dict, nt: int) -> list[dict]:
             out.append({"target": f"{name}: <= 1.0x PyTorch",
                         "detail": f"{r['ratio_torch']:.2f}x ({r['pct_copy']:.0f}% copy)",
                         "met": bool(r["ratio_torch"] <= 1.0)})
+    for r in res.get("overhead", []):
+        if r["limit_s"] is not None:
+            out.append({"target": f"{r['what']} <= {fmt_time(r['limit_s'])}",
+                        "detail": fmt_time(r["time_s"]), "met": bool(r["time_s"] <= r["limit_s"])})
     for r in res["sparse_normalize"]:
         if r["threads"] == nt:
             out.append({"target": "sparse_normalize faster than torch.embedding_renorm_",
@@ -375,6 +450,7 @@ def main(argv: list[str] | None = None) -> dict:
     res["cosine_similarity"] = bench_cosine_similarity(
         [s for s in sizes if s <= 10**7], threads, repeat)
     res["sparse_normalize"] = bench_sparse_normalize(threads, repeat)
+    res["overhead"] = bench_overhead(repeat)
     res["targets"] = check_targets(res, max(threads)) if not args.quick else []
     res["wall_s"] = time.perf_counter() - t_start
     print_tables(res)

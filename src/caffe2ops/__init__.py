@@ -13,6 +13,7 @@ Caffe2-compatible API::
 from __future__ import annotations
 
 from caffe2ops.errors import OperatorError
+from caffe2ops.kernels import get_num_threads, set_num_threads
 from caffe2ops.ops._dispatch import reference_kernels
 from caffe2ops.ops.clip import clip, clip_gradient
 from caffe2ops.ops.clip_tensor_by_scaling import clip_tensor_by_scaling
@@ -51,9 +52,11 @@ __all__ = [
     "cosine_similarity",
     "cosine_similarity_gradient",
     "ensure_clipped",
+    "get_num_threads",
     "lp_norm",
     "lp_norm_gradient",
     "reference_kernels",
+    "set_num_threads",
     "sparse_normalize",
     "thresholded_relu",
     "thresholded_relu_gradient",

@@ -26,6 +26,18 @@ LIMITS = {d: (d.type(np.finfo(d).min), d.type(np.finfo(d).max)) for d in FLOAT_D
 LIMITS.update({d: (d.type(np.iinfo(d).min), d.type(np.iinfo(d).max)) for d in INT_DTYPES})
 
 
+_FLOAT_MAX = {d: float(np.finfo(d).max) for d in FLOAT_DTYPES}
+
+
+def to_float_dtype(dtype: np.dtype, value: float) -> Any:
+    """``value`` rounded to the float ``dtype``; beyond its range it rounds to ±inf, silently."""
+    limit = _FLOAT_MAX[dtype]
+    if -limit <= value <= limit or value != value:
+        return dtype.type(value)
+    with np.errstate(over="ignore"):
+        return dtype.type(value)
+
+
 def array(op: str, what: str, x: Any) -> np.ndarray:
     """``x`` as an ndarray (array-likes are converted; other array types refused)."""
     if type(x) is np.ndarray:

@@ -28,8 +28,7 @@ def bounds(op: str, dtype: np.dtype, min: Any, max: Any) -> tuple[Any, Any]:
     lo = lowest if min is None else c.float_arg(op, "min", min)
     hi = highest if max is None else c.float_arg(op, "max", max)
     if dtype.kind == "f":
-        with np.errstate(over="ignore"):  # a bound beyond the dtype's range rounds to ±inf
-            return dtype.type(lo), dtype.type(hi)
+        return c.to_float_dtype(dtype, lo), c.to_float_dtype(dtype, hi)
     if min is not None:
         lo = lowest if math.isnan(lo) or lo == -math.inf else lo
         lo = dtype.type(highest) if lo > highest else dtype.type(max_(math.ceil(lo), lowest))

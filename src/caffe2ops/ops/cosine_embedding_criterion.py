@@ -21,9 +21,7 @@ OP, GRAD = "CosineEmbeddingCriterion", "CosineEmbeddingCriterionGradient"
 
 
 def _margin(op: str, dtype: np.dtype, margin: Any):
-    value = c.float_arg(op, "margin", margin)
-    with np.errstate(over="ignore"):
-        return dtype.type(value)
+    return c.to_float_dtype(dtype, c.float_arg(op, "margin", margin))
 
 
 def _label(op: str, s: np.ndarray, label: Any) -> np.ndarray:

@@ -20,9 +20,7 @@ from caffe2ops.runtime.schema import Arg, OpSchema, register
 
 
 def _alpha(op: str, dtype: np.dtype, alpha: Any):
-    value = c.float_arg(op, "alpha", alpha)
-    with np.errstate(over="ignore"):  # an alpha beyond the dtype's range rounds to ±inf
-        return dtype.type(value)
+    return c.to_float_dtype(dtype, c.float_arg(op, "alpha", alpha))
 
 
 def thresholded_relu_reference(x: np.ndarray, alpha: Any, out: np.ndarray) -> np.ndarray:

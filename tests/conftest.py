@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Caffe2's profiles: dev (default), sandcastle (more, derandomised), debug (many).
@@ -9,3 +10,12 @@ settings.register_profile(
 settings.register_profile("sandcastle", max_examples=100, deadline=None, derandomize=True)
 settings.register_profile("debug", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("CAFFE2_HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_kernels_loaded():
+    """Load the Numba kernels before any test, so the "default" backend always means the fast
+    kernels (outside tests the first calls run the reference kernels while they load)."""
+    from caffe2ops.ops._dispatch import load_kernels
+
+    load_kernels()

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from caffe2ops.errors import OperatorTypeError, OperatorValueError
+from caffe2ops.errors import OperatorIndexError, OperatorTypeError, OperatorValueError
 
 FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
 INT_DTYPES = frozenset(
@@ -124,6 +124,23 @@ def unaliased(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     ):
         return x
     return x.copy()
+
+
+def row_indices(op: str, indices: Any, rows: int) -> np.ndarray:
+    """``indices`` (int32/int64, any shape) flattened, each checked to lie in ``[0, rows)``."""
+    indices = array(op, "input indices", indices)
+    require_dtype(op, "input indices", indices, INDEX_DTYPES, "int32 or int64")
+    flat = indices.reshape(-1)
+    if flat.size:
+        lo, hi = flat.min(), flat.max()
+        if lo < 0 or hi >= rows:
+            bad = int(lo) if lo < 0 else int(hi)
+            pos = int(np.flatnonzero(flat == bad)[0])
+            raise OperatorIndexError(
+                f"{op}: input indices[{pos}] = {bad} is out of range for param with {rows} rows "
+                f"(expected 0 <= index < {rows})"
+            )
+    return flat
 
 
 def reusable(buf: Any, shape: tuple, dtype: np.dtype) -> np.ndarray | None:

@@ -13,30 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from caffe2ops.errors import OperatorIndexError, OperatorValueError
+from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
 from caffe2ops.ops.clip import _BOUNDS, bounds, clip_reference
 from caffe2ops.runtime.schema import SHOULD_NOT_DO_GRADIENT, OpSchema, register
 
 OP = "EnsureClipped"
-
-
-def check_indices(op: str, indices: Any, rows: int) -> np.ndarray:
-    """``indices`` (int32/int64, any shape) flattened, each checked to lie in ``[0, rows)``."""
-    indices = c.array(op, "input indices", indices)
-    c.require_dtype(op, "input indices", indices, c.INDEX_DTYPES, "int32 or int64")
-    flat = indices.reshape(-1)
-    if flat.size:
-        lo, hi = flat.min(), flat.max()
-        if lo < 0 or hi >= rows:
-            bad = int(lo) if lo < 0 else int(hi)
-            pos = int(np.flatnonzero(flat == bad)[0])
-            raise OperatorIndexError(
-                f"{op}: input indices[{pos}] = {bad} is out of range for param with {rows} rows "
-                f"(expected 0 <= index < {rows})"
-            )
-    return flat
 
 
 def _check_grad(op: str, param: np.ndarray, indices: np.ndarray, grad: Any) -> None:
@@ -111,7 +94,7 @@ def ensure_clipped(
     if not param.flags.writeable:
         raise OperatorValueError(f"{OP}: input param is read-only (it is updated in place)")
     idx = c.array(OP, "input indices", indices)
-    flat = check_indices(OP, idx, param.shape[0])
+    flat = c.row_indices(OP, idx, param.shape[0])
     if grad is not None:
         _check_grad(OP, param, idx, grad)
     lo, hi = bounds(OP, param.dtype, min, max)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from caffe2ops.errors import OperatorIndexError, OperatorValueError
+from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
 from caffe2ops.runtime.schema import SHOULD_NOT_DO_GRADIENT, Arg, OpSchema, register
@@ -81,22 +81,11 @@ def _sparse_normalize(op: str, param: Any, indices: Any, norm: Any, use_max_norm
         raise OperatorValueError(f"{op}: input param must have at least one dimension (rows)")
     if not param.flags.writeable:
         raise OperatorValueError(f"{op}: input param is read-only (it is updated in place)")
-    indices = c.array(op, "input indices", indices)
-    c.require_dtype(op, "input indices", indices, c.INDEX_DTYPES, "int32 or int64")
     norm = _check_norm(op, norm)
     use_max_norm = bool(use_max_norm)
-    flat = indices.reshape(-1)
+    flat = c.row_indices(op, indices, param.shape[0])
     if flat.size == 0:
         return param
-    rows = param.shape[0]
-    lo, hi = flat.min(), flat.max()
-    if lo < 0 or hi >= rows:
-        bad = int(lo) if lo < 0 else int(hi)
-        pos = int(np.flatnonzero(flat == bad)[0])
-        raise OperatorIndexError(
-            f"{op}: input indices[{pos}] = {bad} is out of range for param with {rows} rows "
-            f"(expected 0 <= index < {rows})"
-        )
     kernel = fast("sparse_normalize", param)
     if kernel is not None and param.ndim >= 1:
         n, d = c.rows_view(param)

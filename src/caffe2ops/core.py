@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from caffe2ops.proto import caffe2_pb2
@@ -404,7 +404,3 @@ class Net:
 
     def Ops(self) -> Sequence:  # noqa: N802
         return list(self._net.op)
-
-
-def get_ops_from(blobs: Iterable) -> list[str]:
-    return [str(b) for b in blobs]

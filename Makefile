@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean
+.PHONY: demo test bench lint install install-test clean parity
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,24 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
+
+# Real Caffe2 (the oracle): PyPI's torch==1.5.0 for Python 3.8 contains Caffe2's CPU runtime.
+CAFFE2_VENV := .venv-caffe2
+PY38 ?= $(shell for p in python3.8 $$HOME/.pyenv/versions/3.8*/bin/python3.8; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
+$(CAFFE2_VENV)/.installed:
+	@if [ -z "$(PY38)" ]; then \
+		echo "make parity: Python 3.8 not found. Real Caffe2 comes from PyPI's torch==1.5.0, which" >&2; \
+		echo "exists for Python <= 3.8 only: install it (e.g. 'pyenv install 3.8') or pass PY38=/path/to/python3.8." >&2; \
+		exit 1; fi
+	$(PY38) -m venv $(CAFFE2_VENV)
+	$(CAFFE2_VENV)/bin/python -m pip install -q torch==1.5.0 numpy==1.18.5 protobuf==3.20.3 \
+		'hypothesis<6.80' 'pytest<8' future six
+	touch $@
+
+parity: $(VENV)/.installed-test $(CAFFE2_VENV)/.installed
+	CAFFE2OPS_PARITY=1 $(PY) -m pytest -q -p no:cacheprovider tests/parity
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

@@ -11,6 +11,9 @@ settings.register_profile("sandcastle", max_examples=100, deadline=None, derando
 settings.register_profile("debug", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("CAFFE2_HYPOTHESIS_PROFILE", "dev"))
 
+# The parity suite needs real Caffe2 (.venv-caffe2): it runs through `make parity` only.
+collect_ignore = [] if os.environ.get("CAFFE2OPS_PARITY") else ["parity"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_kernels_loaded():

@@ -146,7 +146,7 @@ def main():
             reply = COMMANDS[req["cmd"]](req)
             reply = dict(encode(reply), ok=True)
         except Exception as exc:  # the error travels back; the worker keeps serving
-            reply = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc),
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                      "traceback": traceback.format_exc()}
         write_message(stdout, reply)
 

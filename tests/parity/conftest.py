@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from harness import Caffe2Worker
 
 # Runs inside .venv-caffe2 (Python 3.8, real Caffe2), never in this interpreter.

@@ -123,3 +123,29 @@ def departure_for(op: str, case) -> Departure | None:
         if departure.applies(case):
             return departure
     return None
+
+
+# Gradient definitions that differ from Caffe2's on purpose (GetGradientForOp and the backward
+# pass's NetDef), and gradient values beyond the bound.
+GRADIENT_DEPARTURES: dict[str, list[Departure]] = {
+    "ThresholdedRelu": [Departure(
+        "negative alpha: the gradient also reads X", "ThresholdedRelu's gradient is right for "
+        "negative alpha", lambda case: float(case.args.get("alpha", 1.0)) < 0)],
+    "Pow": [Departure(
+        "exponent input: one PowGradient op (Caffe2: ConstantFill, Sub, Pow, Mul, Log, "
+        "SumReduceLike)", "Pow's gradient with an exponent input",
+        lambda case: len(case.inputs) == 2)],
+    "Div": [Departure(
+        "in place on B: Caffe2's schema refuses Div(A, B) -> B", "Div in place on B",
+        lambda case: True)],
+    "CosineSimilarity": [Departure(
+        "float64 sums: beyond 8 ulp where the gradient cancels to ~0", "Reductions accumulate "
+        "in float64", lambda case: True)],
+}
+
+
+def gradient_departure_for(op: str, case) -> Departure | None:
+    for departure in GRADIENT_DEPARTURES.get(op, ()):
+        if departure.applies(case):
+            return departure
+    return None

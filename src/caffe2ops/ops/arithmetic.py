@@ -5,10 +5,13 @@
 X's shape, or with ``broadcast=1`` a 1-element E or Caffe2's legacy broadcast (E's shape
 matches X's dimensions starting at ``axis``; ``axis=-1`` aligns the trailing dimensions).
 ``Div(A, B)``: ``C = A/B`` with NumPy broadcasting, or Caffe2's legacy broadcast with
-``broadcast=1``. Powers are computed in float64 and rounded once; divisions in the dtype
-(IEEE: ``x/0 = ±inf``, ``0/0 = NaN``). Gradients: ``PowGradient`` gives
-``dX = e·X^(e-1)·dY`` (and ``dE = ln(X)·Y·dY`` summed to E's shape); ``DivGradient`` gives
-``dA = dC/B`` and ``dB = -dC·C/B``, each summed over broadcast dimensions.
+``broadcast=1``. Powers are C's ``pow`` in float64, rounded once; divisions in the dtype
+(IEEE: ``x/0 = ±inf``, ``0/0 = NaN``). Gradients, as Caffe2 defines them: Pow's is a sequence of
+operators (``Pow, Mul, Scale``; with an exponent input ``ConstantFill, Sub, Pow, Mul, Log,
+SumReduceLike``), see :func:`_pow_gradient_maker`; ``DivGradient(dC, A, B, C)`` (or the legacy
+``(B, C, dC)``) gives ``dA = dC/B`` and ``dB = (-dC)·C/B``, accumulated over broadcast
+dimensions as Caffe2 does. ``PowGradient`` (ours, no longer emitted by the gradient maker) gives
+``dX = e·X^(e-1)·dY`` and ``dE = ln(X)·Y·dY`` in one op.
 """
 
 from __future__ import annotations
@@ -259,8 +262,7 @@ def _pow_gradient_maker(ctx):
     forward arguments are not copied). In place, Caffe2 applies ``Pow(Y, (e-1)/e)``, which loses
     X's sign (``Copy(X)->B; Pow(B)->B`` with X=[-2, 3], e=2 gave dX=[4, 6]): the def is
     Caffe2's, but it reads X as the forward op saw it, so the backward pass raises instead. With
-    an exponent input: ``PowGradient(X, E, Y, dY) -> (dX, dE)`` (ours; Caffe2 emits a sequence of
-    ConstantFill, Sub, Pow, Mul, Log and SumReduceLike)."""
+    an exponent input: :func:`_pow_tensor_gradient`."""
     d = ctx.def_
     if any(arg.name == "exponent" for arg in d.arg):
         e = np.float32(ctx.arg("exponent"))
@@ -277,9 +279,41 @@ def _pow_gradient_maker(ctx):
         return [ctx.op(POW, [x], [dx], exponent=float(power_e)),
                 ctx.op("Mul", [dx, ctx.GO(0)], [dx]),
                 ctx.op("Scale", [dx], [dx], scale=float(e))]
-    grad = ctx.op(POW_GRAD, [ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)], [ctx.GI(0), ctx.GI(1)])
-    grad.arg.extend(d.arg)
-    return [grad]
+    return _pow_tensor_gradient(ctx)
+
+
+def _pow_tensor_gradient(ctx):
+    """Caffe2's sequence for ``Pow(X, E) -> Y``: ``E-1`` by ConstantFill and Sub; ``dX =
+    Pow(X, E-1)·dY·E``; ``dE = Log(X)·Y·dY``, summed to E's shape by SumReduceLike when the
+    forward op has a ``broadcast`` argument (whose legacy-broadcast arguments the ops carry)."""
+    d = ctx.def_
+    if d.input[0] == d.output[0] or d.input[1] == d.output[0]:
+        raise OperatorError(
+            f"{POW}: the gradient cannot be computed if Pow with an exponent input runs in place "
+            f"(output '{d.output[0]}' overwrites an input), as in Caffe2"
+        )
+    x, e, y, dy = ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)
+    dx, de = ctx.GI(0), ctx.GI(1)
+    pre = f"{de}_autogen_pre_red"
+    legacy = any(arg.name == "broadcast" for arg in d.arg)
+    extra = {}
+    if legacy:
+        extra = {"broadcast": int(ctx.arg("broadcast")), "axis": int(ctx.arg("axis")),
+                 "axis_str": ctx.arg("axis_str"), "order": ctx.arg("order")}
+    ops = [ctx.op("ConstantFill", [e], [de], value=1.0),
+           ctx.op("Sub", [e, de], [de]),
+           ctx.op(POW, [x, de], [dx], **extra),
+           ctx.op("Mul", [dx, dy], [dx]),
+           ctx.op("Mul", [dx, e], [dx], **extra),
+           ctx.op("Log", [x], [pre]),
+           ctx.op("Mul", [pre, y], [pre])]
+    if legacy:
+        reduce_args = {k: extra[k] for k in ("axis", "axis_str", "order")}
+        ops += [ctx.op("Mul", [pre, dy], [pre]),
+                ctx.op("SumReduceLike", [pre, e], [de], **reduce_args)]
+    else:
+        ops.append(ctx.op("Mul", [pre, dy], [de]))
+    return ops
 
 
 _pow_gradient_maker.copy_arguments = False  # type: ignore[attr-defined]  # as Caffe2's maker

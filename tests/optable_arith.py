@@ -1,8 +1,8 @@
 """Table entries (see optable.py) for the operators Caffe2's gradient definitions emit: Add, Sub,
 Mul and their gradients, Scale, Log, SumReduceLike, CopyOnDeviceLike. References are written
-from the formulas (Caffe2's elementwise_*_op): forward in the dtype; Add/Sub gradients summed in float64 and
-rounded once; Mul's gradient, where an input was broadcast, accumulated from +0 in the dtype in
-the order of C's elements (Caffe2's loop)."""
+from the formulas (Caffe2's elementwise_*_op): forward in the dtype; Add/Sub gradients summed in
+float64 and rounded once; Mul's gradient, where an input was broadcast, accumulated from +0 in
+the dtype in the order of C's elements (Caffe2's loop)."""
 
 from __future__ import annotations
 

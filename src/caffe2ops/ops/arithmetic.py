@@ -332,7 +332,8 @@ def _div_view(op: str, a: np.ndarray, b: Any, broadcast: bool, axis: int):
 
 
 def divide(a: Any, b: Any, *, broadcast: bool = False, axis: int = -1, out: Any = None):
-    """``c = a/b`` in the dtype (IEEE), NumPy broadcasting, or Caffe2's legacy broadcast with
+    """``c = a/b`` in the dtype (IEEE; integers truncate toward zero, and a zero divisor raises
+    where Caffe2 crashed), NumPy broadcasting, or Caffe2's legacy broadcast with
     ``broadcast=True`` (``b`` aligned with ``a``'s dimensions from ``axis``).
 
     >>> import numpy as np
@@ -340,11 +341,43 @@ def divide(a: Any, b: Any, *, broadcast: bool = False, axis: int = -1, out: Any 
     >>> divide(np.array([1.0, 3.0], dtype=np.float32), np.array([4.0], dtype=np.float32))
     array([0.25, 0.75], dtype=float32)
     """
-    a = c.float_input(DIV, "input A", a)
+    a = _div_input(DIV, "input A", a)
     shape, bv = _div_view(DIV, a, b, bool(broadcast), int(axis))
+    if a.dtype.kind in "iu":
+        _no_zero_divisor(DIV, "input B", bv)
     out = c.output(DIV, out, shape, a.dtype)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return np.divide(a, bv, out=out)
+    return _quotient(a, bv, out)
+
+
+def _div_input(op: str, what: str, x: Any) -> np.ndarray:
+    x = c.array(op, what, x)
+    c.require_dtype(op, what, x, c.NUMERIC_DTYPES, c.NUMERIC_TEXT)
+    return x
+
+
+def _no_zero_divisor(op: str, what: str, b: np.ndarray) -> None:
+    """Integer division by zero crashed Caffe2 (SIGFPE); here it is an error, raised first."""
+    if b.size and not np.all(b):
+        raise OperatorValueError(f"{op}: {what} holds 0: integer division by zero")
+
+
+def _quotient(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a/b`` in the dtype: IEEE for floats; for integers C's division, truncated toward zero
+    (``INT_MIN / -1`` wraps), B already checked for zeros.
+
+    >>> import numpy as np
+    >>> _quotient(np.array([7, -7, 7, -7]), np.array([2, 2, -2, -2]))
+    array([ 3, -3, -3,  3])
+    """
+    with np.errstate(all="ignore"):
+        if a.dtype.kind not in "iu":
+            return np.divide(a, b, out=out)
+        q = np.floor_divide(a, b)
+        q += ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0))).astype(a.dtype)
+        if out is None:
+            return q
+        np.copyto(out, q)
+        return out
 
 
 def _accumulate(terms: np.ndarray, shape: tuple) -> np.ndarray:
@@ -370,7 +403,7 @@ def divide_gradient(
     >>> divide_gradient(np.array([1.0, 1.0]), np.array([2.0]), np.array([0.5, 1.5]), (2,))
     (array([0.5, 0.5]), array([-1.]))
     """
-    c_out = c.float_input(DIV_GRAD, "input C", c_out)
+    c_out = _div_input(DIV_GRAD, "input C", c_out)
     dc = c.array(DIV_GRAD, "input dC", dc)
     c.same_dtype(DIV_GRAD, "input dC", dc, "C", c_out)
     c.same_shape(DIV_GRAD, "input dC", dc, "C", c_out)
@@ -390,9 +423,11 @@ def divide_gradient(
             )
         bv_shape = b.shape
     bv = b.reshape(bv_shape)
+    if bv.dtype.kind in "iu":
+        _no_zero_divisor(DIV_GRAD, "input B", bv)
     with np.errstate(all="ignore"):
-        da = np.divide(dc, bv)
-        db = np.divide(np.multiply(np.negative(dc), c_out), bv)
+        da = _quotient(dc, bv)
+        db = _quotient(np.multiply(np.negative(dc), c_out), bv)
         if a_shape != b.shape:
             da = _accumulate(da, a_shape)
             db = _accumulate(db, bv_shape)
@@ -400,7 +435,7 @@ def divide_gradient(
 
 
 def _run_div(op, inputs, outs):
-    a = c.float_input(DIV, "input A", inputs[0])
+    a = _div_input(DIV, "input A", inputs[0])
     axis = _axis(op)
     shape, _ = _div_view(DIV, a, inputs[1], op.args["broadcast"], axis)
     out = c.reusable(outs[0], shape, a.dtype)

@@ -210,11 +210,13 @@ def _axis(op, args) -> int:
 
 
 def _run_binary(op, inputs, outs):
-    a, bv, shape = _operands(op.type, inputs[0], inputs[1], op.args["broadcast"],
-                             _axis(op, op.args))
+    broadcast, axis = op.args["broadcast"], _axis(op, op.args)
+    a, bv, shape = _operands(op.type, inputs[0], inputs[1], broadcast, axis)
     out = c.reusable(outs[0], shape, a.dtype)
-    return [binary(op.type, a, inputs[1], broadcast=op.args["broadcast"],
-                   axis=_axis(op, op.args), out=out)]
+    if out is None:
+        out = np.empty(shape, a.dtype)
+    with np.errstate(all="ignore"):
+        return [_UFUNC[op.type](a, bv, out=out)]
 
 
 def _run_binary_gradient(op, inputs, outs):

@@ -29,17 +29,23 @@ def diff(ours, theirs) -> str:
 
 
 def variants(op_type: str) -> list:
-    """OperatorDefs of ``op_type`` from its first float32 case: plain, with engine "" and
-    "X", a device option, a name, and each allowed in-place form."""
-    case = next((c for c in CASES[op_type] if "float32" in c.desc), CASES[op_type][0])
+    """OperatorDefs of ``op_type``: one per distinct (inputs, arguments) of its float32 cases;
+    for the first also engine "" and "X", a name, a device option, and each allowed in-place
+    form."""
+    float32 = [c for c in CASES[op_type] if "float32" in c.desc] or CASES[op_type][:1]
+    distinct = {}
+    for c in float32:
+        distinct.setdefault((c.input_names, repr(sorted(c.args.items()))), c)
+    out = [core.CreateOperator(op_type, list(c.input_names), list(c.output_names), **c.args)
+           for c in distinct.values()]
+    case = float32[0]
     ins, outs = list(case.input_names), list(case.output_names)
     base = dict(case.args)
-    out = [core.CreateOperator(op_type, ins, outs, **base),
-           core.CreateOperator(op_type, ins, outs, engine="", **base),
-           core.CreateOperator(op_type, ins, outs, engine="X", name="fwd", **base),
-           core.CreateOperator(op_type, ins, outs,
-                               device_option=core.DeviceOption(caffe2_pb2.CPU, 0,
-                                                               random_seed=7), **base)]
+    out += [core.CreateOperator(op_type, ins, outs, engine="", **base),
+            core.CreateOperator(op_type, ins, outs, engine="X", name="fwd", **base),
+            core.CreateOperator(op_type, ins, outs,
+                                device_option=core.DeviceOption(caffe2_pb2.CPU, 0,
+                                                                random_seed=7), **base)]
     for i, j in sorted(get_schema(op_type).allow_inplace):
         if i < len(ins) and j < len(outs):
             o = list(outs)

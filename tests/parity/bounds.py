@@ -71,6 +71,10 @@ def _add(ops, departure: Departure) -> None:
         DEPARTURES.setdefault(op, []).append(departure)
 
 
+# Dense EnsureClipped has no type check in Caffe2: it reads float16/float64 bytes as float32.
+_add(("EnsureClipped",),
+     Departure("float16/float64 kept (Caffe2 read their bytes as float32)", DTYPES,
+               lambda case: len(case.inputs) == 1 and FLOAT32_ONLY(case)))
 # Caffe2 1.5.0's CPU build registered these for float32 only (float64 where FLOAT32_64).
 _add(("Clip", "ClipGradient", "ThresholdedRelu", "ThresholdedReluGradient", "Cos",
       "CosGradient", "CosineEmbeddingCriterion", "CosineEmbeddingCriterionGradient",
@@ -92,8 +96,9 @@ _add(("CosineEmbeddingCriterion", "CosineEmbeddingCriterionGradient"),
                lambda case: np.asarray(case.inputs[1]).dtype != np.int32))
 _add(("ThresholdedReluGradient",),
      Departure("masked entries are +0 (Caffe2: dY*sign(Y))", "ThresholdedRelu's gradient",
-               lambda case: bool(np.any(~(np.asarray(case.inputs[0]) >= 0))
-                                 or np.any(~np.isfinite(np.asarray(case.inputs[1]))))))
+               lambda case: len(case.inputs) == 2
+               and bool(np.any(~(np.asarray(case.inputs[0]) >= 0))
+                        or np.any(~np.isfinite(np.asarray(case.inputs[1]))))))
 _add(("Sum",),
      Departure("int8/float64/int64 accepted", DTYPES,
                lambda case: case.inputs[0].dtype not in (F32, np.dtype(np.int32))))

@@ -250,3 +250,69 @@ def test_scripts_emit_caffe2s_netdefs_before_training(caffe2, script):
     ours = run_here(code, {})
     assert_same_netdef(ours["init"], theirs["init"], "init")
     assert_same_netdef(ours["train"], theirs["train"], "train")
+
+
+# Optimizer variants on small models (mixed dense + sparse, dense only, sparse only): NetDefs.
+MODEL_HEAD = """
+from caffe2.python import brew, core, model_helper, optimizer, workspace
+from caffe2.python.modeling.initializers import Initializer
+
+model = model_helper.ModelHelper(name="optimizer_variants")
+"""
+EMBEDDING = """
+emb = model.create_param(param_name="emb", shape=[10, 4],
+                         initializer=Initializer("GaussianFill", std=0.1))
+features = model.net.SparseLengthsSum([emb, "ids", "lengths"], "pooled")
+"""
+DENSE_LAYERS = """
+hidden = brew.fc(model, features, "hidden", dim_in=4, dim_out=3)
+act = brew.tanh(model, hidden, "act")
+out = model.net.Sigmoid(act, "out")
+"""
+LOSS = """
+dist = model.net.SquaredL2Distance([out, "target"], "dist")
+loss = model.net.AveragedLoss(dist, "loss")
+model.AddGradientOperators([loss])
+"""
+MODELS = {
+    "mixed": MODEL_HEAD + EMBEDDING + DENSE_LAYERS + LOSS,
+    "dense": MODEL_HEAD + 'features = "features"\n' + DENSE_LAYERS + LOSS,
+    "sparse": MODEL_HEAD + EMBEDDING + "out = features\n" + LOSS,
+}
+
+OPTIMIZER_VARIANTS = {
+    "sgd_fixed": ("mixed", "optimizer.build_sgd(model, base_learning_rate=0.1)"),
+    "sgd_exp_clipped": ("mixed", "optimizer.build_sgd(model, 0.1, policy='exp', gamma=0.99, "
+                                 "max_gradient_norm=0.5, allow_lr_injection=True)"),
+    "sgd_inv_weight_decay": ("mixed", "optimizer.add_weight_decay(model, 1e-4)\n"
+                                      "optimizer.build_sgd(model, 0.1, policy='inv', "
+                                      "gamma=1e-3, power=0.75)"),
+    "sgd_multistep": ("mixed", "optimizer.build_sgd(model, 0.2, policy='multistep', "
+                               "stepsizes=[5, 9], gamma=0.5)"),
+    "two_optimizers": ("mixed", "optimizer.build_sgd(model, 0.1)\n"
+                                "optimizer.build_sgd(model, 0.1)"),
+    "adagrad_dense_decay": ("dense", "optimizer.build_adagrad(model, base_learning_rate=0.05, "
+                                     "epsilon=1e-5, decay=0.9)"),
+    "adagrad_sparse": ("mixed", "optimizer.build_adagrad(model, 0.05, policy='step', "
+                                "stepsize=3, gamma=0.5)"),
+    "adagrad_rowwise": ("sparse", "optimizer.build_adagrad(model, 0.05, rowWise=True)"),
+    "adagrad_rowwise_clipped": ("sparse", "optimizer.build_adagrad(model, 0.05, rowWise=True, "
+                                          "max_gradient_norm=2.0)"),
+    "adam": ("dense", "optimizer.build_adam(model, base_learning_rate=0.01, beta1=0.8, "
+                      "epsilon=1e-6)"),
+}
+
+
+def variant_code(variant: str) -> str:
+    model, builder = OPTIMIZER_VARIANTS[variant]
+    return (MODELS[model] + builder +
+            "\nresult = {'init': model.param_init_net.Proto(), 'train': model.net.Proto()}\n")
+
+
+@pytest.mark.parametrize("variant", sorted(OPTIMIZER_VARIANTS))
+def test_optimizer_netdefs_equal_caffe2s(caffe2, variant):
+    code = variant_code(variant)
+    theirs = run_in_caffe2(caffe2, code, {})
+    ours = run_here(code, {})
+    assert_same_netdef(ours["init"], theirs["init"], "init")
+    assert_same_netdef(ours["train"], theirs["train"], "train")

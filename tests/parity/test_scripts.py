@@ -347,6 +347,11 @@ OPTIMIZER_VARIANTS = {
                                       "gamma=1e-3, power=0.75)"),
     "sgd_multistep": ("mixed", "optimizer.build_sgd(model, 0.2, policy='multistep', "
                                "stepsizes=[5, 9], gamma=0.5)"),
+    # Caffe2 1.5.0's builders have no weight_decay argument: like every keyword the optimizer
+    # does not know, it becomes an argument of LearningRate.
+    "sgd_weight_decay_keyword": ("dense", "optimizer.build_sgd(model, 0.1, weight_decay=1e-4)"),
+    "adagrad_weight_decay_keyword": ("mixed", "optimizer.build_adagrad(model, 0.1, "
+                                              "weight_decay=1e-4)"),
     "two_optimizers": ("mixed", "optimizer.build_sgd(model, 0.1)\n"
                                 "optimizer.build_sgd(model, 0.1)"),
     "adagrad_dense_decay": ("dense", "optimizer.build_adagrad(model, base_learning_rate=0.05, "
@@ -374,3 +379,21 @@ def test_optimizer_netdefs_equal_caffe2s(caffe2, variant):
     ours = run_here(code, {})
     assert_same_netdef(ours["init"], theirs["init"], "init")
     assert_same_netdef(ours["train"], theirs["train"], "train")
+
+
+def test_extract_predictor_net_equals_caffe2s(caffe2):
+    """The same operators; Caffe2 fills the external lists from sets (no fixed order), so they
+    are compared as sets."""
+    code = (MODELS["dense"] +
+            "predict, params = model_helper.ExtractPredictorNet(model.net.Proto(), "
+            "['features'], ['out'], renames={'out': 'prediction'})\n"
+            "result = {'predict': predict.Proto(), 'params': sorted(params)}\n")
+    theirs = run_in_caffe2(caffe2, code, {})
+    ours = run_here(code, {})
+    mine, real = ours["predict"], theirs["predict"]
+    assert [text_format.MessageToString(op) for op in mine.op] == [
+        text_format.MessageToString(op) for op in real.op]
+    assert mine.name == real.name
+    assert set(mine.external_input) == set(real.external_input)
+    assert set(mine.external_output) == set(real.external_output)
+    assert ours["params"] == theirs["params"]

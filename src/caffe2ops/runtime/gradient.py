@@ -111,7 +111,8 @@ def gradient_for_op(op_def, g_output: Sequence[str | None]) -> GradientResult:
     for op in ops:
         if op_def.HasField("device_option"):
             op.device_option.CopyFrom(op_def.device_option)
-        if op_def.engine:
+        op.name = ""  # Caffe2's CreateOperatorDef sets it, so it is serialized
+        if op_def.HasField("engine"):
             op.engine = op_def.engine
         op.arg.extend(op_def.arg)
         op.is_gradient_op = True

@@ -1308,3 +1308,8 @@ TABLE: list[OpEntry] = [
 ]
 
 BY_NAME = {e.op: e for e in TABLE}
+
+from optable_dense import ENTRIES as _DENSE  # noqa: E402
+
+TABLE += _DENSE
+BY_NAME.update({e.op: e for e in _DENSE})

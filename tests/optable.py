@@ -1313,3 +1313,8 @@ from optable_arith import ENTRIES as _ARITH  # noqa: E402
 
 TABLE += _ARITH
 BY_NAME.update({e.op: e for e in _ARITH})
+
+from optable_dense import ENTRIES as _DENSE  # noqa: E402
+
+TABLE += _DENSE
+BY_NAME.update({e.op: e for e in _DENSE})

@@ -12,6 +12,7 @@ order, which gives the serial (Caffe2) result bit for bit.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
@@ -27,7 +28,8 @@ def fma(typingctx, a, b, c):
 
     def codegen(context, builder, signature, args):
         ty = context.get_value_type(signature.return_type)
-        fn = builder.module.declare_intrinsic("llvm.fma", [ty])
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty],
+                                              fnty=ir.FunctionType(ty, [ty, ty, ty]))
         return builder.call(fn, args)
 
     return sig, codegen
@@ -189,6 +191,9 @@ def _rowwise_row(w, g, h0, lr, eps, zero):
     for j in range(d):  # sequential, as Caffe2 (its loop is not vectorised)
         hs += g[j] * g[j]
     hi = h0 + hs / cast_like(d, hs)
+    if d == 1:  # Caffe2's scalar path
+        w[0] = w[0] + (lr * g[0]) / (np.sqrt(hi) + eps)
+        return hi
     step = lr / (np.sqrt(hi) + eps)
     for j in range(d):
         w[j] = w[j] + g[j] * step

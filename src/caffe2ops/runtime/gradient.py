@@ -76,7 +76,9 @@ class GradientContext:
         return self._args[name]
 
     def op(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], **kwargs):
-        op = caffe2_pb2.OperatorDef(type=op_type, input=list(inputs), output=list(outputs))
+        # name="" set explicitly, as Caffe2's CreateOperatorDef (the bytes then match)
+        op = caffe2_pb2.OperatorDef(type=op_type, input=list(inputs), output=list(outputs),
+                                    name="")
         for key, value in kwargs.items():
             op.arg.append(make_argument(key, value))
         return op

@@ -45,7 +45,8 @@ def ours(op, feeds: dict, fetch) -> dict:
 
 def same_bits(a, b, what):
     a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape, f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+    assert a.dtype == b.dtype and a.shape == b.shape, (
+        f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}")
     assert a.tobytes() == b.tobytes(), f"{what}: {np.count_nonzero(a != b)} elements differ"
 
 
@@ -139,7 +140,8 @@ def test_gradient_defs(caffe2, fwd, ins, args):
     ("ScatterWeightedSum", ["X", "w", "I", "S", "v"]), ("Adagrad", ["p", "m", "g", "lr"]),
     ("SparseAdagrad", ["p", "m", "i", "g", "lr"]),
     ("RowWiseSparseAdagrad", ["p", "m", "i", "g", "lr"]),
-    ("Adam", ["p", "m", "v", "g", "lr", "it"]), ("SparseAdam", ["p", "m", "v", "i", "g", "lr", "it"]),
+    ("Adam", ["p", "m", "v", "g", "lr", "it"]),
+    ("SparseAdam", ["p", "m", "v", "i", "g", "lr", "it"]),
     ("CreateMutex", []),
 ])
 def test_no_gradient_for_updates(caffe2, fwd, ins):

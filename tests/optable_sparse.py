@@ -470,8 +470,9 @@ def _eps(args, dtype, default=1e-5):
 def adagrad_ref(inputs, args):
     p, h, g, lr = (x.copy() for x in inputs)
     t = p.dtype.type
-    h = t(args.get("decay", 1.0)) * h + g * g
-    p = p + (lr[0] * g) / (np.sqrt(h) + _eps(args, p.dtype))
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 = NaN is a sample
+        h = t(args.get("decay", 1.0)) * h + g * g
+        p = p + (lr[0] * g) / (np.sqrt(h) + _eps(args, p.dtype))
     return (p, h)
 
 

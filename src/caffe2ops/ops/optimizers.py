@@ -314,9 +314,9 @@ def _sparse_adagrad(op: str, param, moment, indices, grad, lr, epsilon, rowwise:
         return param, moment
     table = param.reshape(rows, d)
     hist = moment.reshape(rows) if rowwise else moment.reshape(rows, d)
+    # Only the indices are copied (what the kernel indexes with must be what was checked);
+    # the gradient values are read as they are.
     g2d = np.ascontiguousarray(grad).reshape(idx.size, d)
-    if g2d is grad or np.may_share_memory(g2d, grad):
-        g2d = g2d.copy()  # the kernel reads what was validated
     name = "rowwise_sparse_adagrad" if rowwise else "sparse_adagrad"
     kernel = fast(name, table, hist, g2d)
     if kernel is not None:

@@ -1,8 +1,8 @@
 """Table entries (see optable.py) for the operators Caffe2's gradient definitions emit: Add, Sub,
-Mul and their gradients, Scale, CopyOnDeviceLike. References are written from the formulas
-(Caffe2's elementwise_*_op): forward in the dtype; Add/Sub gradients summed in float64 and
-rounded once; Mul's gradient, where an input was broadcast, accumulated from +0 in the dtype in
-the order of C's elements (Caffe2's loop)."""
+Mul and their gradients, Scale, Log, SumReduceLike, CopyOnDeviceLike. References are written
+from the formulas (Caffe2's elementwise_*_op): forward in the dtype; Add/Sub gradients summed in
+float64 and rounded once; Mul's gradient, where an input was broadcast, accumulated from +0 in
+the dtype in the order of C's elements (Caffe2's loop)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from optable import (
 )
 
 from caffe2ops.errors import SchemaError
-from caffe2ops.ops.elementwise import binary, binary_gradient, scale
+from caffe2ops.ops.elementwise import binary, binary_gradient, log, scale
 
 INT32, INT64 = np.dtype(np.int32), np.dtype(np.int64)
 BINARY_DTYPES = FLOATS + (INT32, INT64)
@@ -201,6 +201,50 @@ def scale_grad_check(dtype):
     return [GradSample((uniform(84, (2, 3), dtype=F64),), {"scale": -1.5}, (0,), "Scale")]
 
 
+def log_ref(inputs, args):
+    (x,) = inputs
+    with np.errstate(all="ignore"):
+        return (np.log(x.astype(np.float64)).astype(x.dtype),)
+
+
+def log_samples(dtype):
+    return [
+        Sample((special(dtype),), {}, "specials: log 0 = -inf, log(<0) = NaN, log inf = inf"),
+        Sample((uniform(85, (3, 4), 1e-3, 10.0, dtype),), {}, "random positive"),
+        Sample((np.zeros((0, 2), dtype),), {}, "empty"),
+    ]
+
+
+def log_grad_check(dtype):
+    if np.dtype(dtype) != F64:
+        return []
+    return [GradSample((uniform(86, (2, 3), 0.5, 2.0, F64),), {}, (0,), "Log")]
+
+
+def reduce_like_ref(inputs, args):
+    a, b = inputs
+    view = legacy_view(a.shape, b.shape, args.get("axis", -1)) or (1,) * a.ndim
+    return (_sum_to(a.astype(np.float64), view).astype(a.dtype).reshape(b.shape),)
+
+
+def reduce_like_samples(dtype):
+    a = uniform(87, (2, 3, 4), dtype=dtype)
+    return [
+        Sample((a, np.zeros((3, 4), dtype)), {}, "trailing dimensions"),
+        Sample((a, np.zeros(3, dtype)), {"axis": 1}, "middle dimension"),
+        Sample((a, np.zeros(2, dtype)), {"axis": 0}, "leading dimension"),
+        Sample((a, np.zeros(1, dtype)), {}, "1-element B: the total"),
+        Sample((a, np.zeros((2, 3, 4), dtype)), {}, "same shape: a copy"),
+        Sample((np.zeros((0, 3), dtype), np.zeros(3, dtype)), {}, "empty A"),
+    ]
+
+
+def reduce_like_bad():
+    return [BadInput((arr(np.ones((2, 3)), F32), arr(np.ones(2), F32)), {}, ValueError,
+                     ("SumReduceLike", "broadcast dimension mismatch"), "B does not match",
+                     via=("runtime",))]
+
+
 def like_samples(dtype):
     return [Sample((x, np.zeros(1, np.float32)), s.args, s.desc)
             for s in copy_samples(dtype) for x in s.inputs[:1]]
@@ -240,6 +284,17 @@ ENTRIES += [
         lambda i, a: (scale(i[0], a.get("scale", 1.0)),), bad_inputs=scale_bad,
         bad_dtypes=(np.bool_, np.complex64), grad_samples=scale_grad_check,
         allow_inplace=frozenset({(0, 0)}),
+    ),
+    OpEntry(
+        "Log", ("X",), ("Y",), log_ref, log_samples, FLOATS, lambda i, a: (log(i[0]),),
+        bad_inputs=lambda: [BadInput((np.array(["a"]),), {}, TypeError, ("Log", "input X"),
+                                     "string array")],
+        bad_dtypes=(np.bool_, np.complex64), grad_samples=log_grad_check,
+        allow_inplace=frozenset({(0, 0)}),
+    ),
+    OpEntry(
+        "SumReduceLike", ("A", "B"), ("C",), reduce_like_ref, reduce_like_samples, FLOATS,
+        bad_inputs=reduce_like_bad, bad_dtypes=(np.bool_, np.int32),
     ),
     OpEntry(
         "CopyOnDeviceLike", ("X", "like"), ("Y",), like_ref, like_samples,

@@ -95,7 +95,7 @@ def test_table_covers_the_issue_operators():
         "Float16SparseNormalize", "ConstantFill", "Sum", "Copy",
         # the operators Caffe2's gradient definitions emit (tests/optable_arith.py)
         "Add", "AddGradient", "Sub", "SubGradient", "Mul", "MulGradient", "Scale",
-        "CopyOnDeviceLike",
+        "CopyOnDeviceLike", "Log", "SumReduceLike",
     }
 
 

@@ -27,9 +27,15 @@ ULP_BOUNDS: dict[str, int] = {
     "LpNorm": 2,
     # Caffe2's Pow is Eigen's pow in float32; ours is fl(pow(double x, double e)).
     "Pow": 1,
-    # Caffe2 reduces broadcast dimensions with float32 Eigen sums; ours sum in float64.
+    "Log": 1,  # Eigen's vectorized log in float32; ours fl(log(double x))
+    # Caffe2 reduces broadcast dimensions with float32 sums; ours sum in float64.
     "AddGradient": 2,
     "SubGradient": 2,
+    "SumReduceLike": 2,
+    # GradientClipping's test net (Cos -> CosineSimilarity -> Div -> LpNorm, backward, then
+    # LpNorm/Pow/ClipTensorByScaling per gradient): the few-ulp differences above, propagated
+    # through CosineSimilarityGradient's cancellation, reach 38-64 ulp on small gradients.
+    "GradientClipping": 64,
 }
 
 
@@ -70,7 +76,7 @@ _add(("Clip", "ClipGradient", "ThresholdedRelu", "ThresholdedReluGradient", "Cos
       "CosGradient", "CosineEmbeddingCriterion", "CosineEmbeddingCriterionGradient",
       "CosineSimilarity", "CosineSimilarityGradient", "SparseNormalize", "ClipTensorByScaling",
       "EnsureClipped", "LpNorm", "LpNormGradient", "Pow", "Scale", "Sum", "DivGradient",
-      "MulGradient", "AddGradient", "SubGradient"),
+      "MulGradient", "AddGradient", "SubGradient", "Log", "SumReduceLike"),
      Departure("float16/float64 accepted", DTYPES, FLOAT32_ONLY))
 _add(("Div", "Mul", "Add", "Sub"), Departure("float16 accepted", DTYPES, FLOAT32_64))
 _add(("Clip", "ClipGradient", "EnsureClipped"),
@@ -131,10 +137,6 @@ GRADIENT_DEPARTURES: dict[str, list[Departure]] = {
     "ThresholdedRelu": [Departure(
         "negative alpha: the gradient also reads X", "ThresholdedRelu's gradient is right for "
         "negative alpha", lambda case: float(case.args.get("alpha", 1.0)) < 0)],
-    "Pow": [Departure(
-        "exponent input: one PowGradient op (Caffe2: ConstantFill, Sub, Pow, Mul, Log, "
-        "SumReduceLike)", "Pow's gradient with an exponent input",
-        lambda case: len(case.inputs) == 2)],
     "Div": [Departure(
         "in place on B: Caffe2's schema refuses Div(A, B) -> B", "Div in place on B",
         lambda case: True)],

@@ -106,6 +106,20 @@ def _extra_cases() -> dict[str, list[Case]]:
             ["dA", "dB"], {"broadcast": 1, "axis": 0}, f"{name}: legacy broadcast, dB summed")
         add("DivGradient", [b[:, 0].copy(), c_col, dc], ["B", "C", "dC"], ["dA", "dB"],
             {"broadcast": 1, "axis": 0}, f"{name}: legacy inputs and broadcast")
+    for dtype in (np.dtype(np.int32), np.dtype(np.int64)):  # Caffe2's integer Div (no zeros:
+        # a zero divisor crashed Caffe2 with SIGFPE, so it cannot be sent to the worker)
+        name = dtype.name
+        a = np.array([[7, -7, 7, -7, 0, 5], [100, -101, 3, 1, -1, 2**20]], dtype)
+        b = np.array([[2, 2, -2, -2, 3, 1], [7, 7, -3, 5, 2, -3]], dtype)
+        add("Div", [a, b], ["A", "B"], ["C"], {}, f"{name}: truncation toward zero")
+        add("Div", [a, b[0].copy()], ["A", "B"], ["C"], {}, f"{name}: NumPy broadcast")
+        add("Div", [a, b[:, 0].copy()], ["A", "B"], ["C"], {"broadcast": 1, "axis": 0},
+            f"{name}: legacy broadcast")
+        q = (np.trunc(a / b)).astype(dtype)
+        dc = np.ones_like(a) * 9
+        add("DivGradient", [dc, a, b, q], ["dC", "A", "B", "C"], ["dA", "dB"], {},
+            f"{name}: (dC, A, B, C)")
+        add("DivGradient", [b, q, dc], ["B", "C", "dC"], ["dA", "dB"], {}, f"{name}: legacy")
     return out
 
 

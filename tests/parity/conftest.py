@@ -24,7 +24,19 @@ def caffe2():
     worker.close()
 
 
+HERE = Path(__file__).resolve().parent
+
+
+def _whole_suite(config) -> bool:
+    """A run of all of tests/parity (as `make parity` does): no -k/-m, no deselection, no single
+    files or test ids."""
+    opt = config.option
+    if opt.keyword or opt.markexpr or getattr(opt, "deselect", None) or opt.collectonly:
+        return False
+    return all(Path(arg).resolve() == HERE for arg in config.args)
+
+
 def pytest_sessionfinish(session, exitstatus):
-    """RESULTS.md from a run that compared operators (not from a run of one unrelated test)."""
-    if RECORDER.rows and not session.config.option.collectonly:
+    """RESULTS.md from a whole-suite run, so a partial run never leaves a partial table."""
+    if RECORDER.rows and _whole_suite(session.config):
         RECORDER.write()

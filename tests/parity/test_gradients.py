@@ -183,3 +183,55 @@ def test_backward_pass_netdef_and_gradients(caffe2, op_type):
             failures.append(f"{case.desc}: gradients differ by {dist} ulp > {rec.bound}")
     rec.failures.extend(failures)
     assert not failures, "\n".join(failures)
+
+
+IN_PLACE_NETS = [
+    # (name, forward ops as (type, inputs, outputs, args), differentiated output, feeds)
+    ("Div(A, B) -> A", [("Div", ["A", "B"], ["A"], {})], "A", True),
+    ("Scale(A) -> A", [("Scale", ["A"], ["A"], {"scale": 3.0})], "A", True),
+    ("Clip(A) -> A", [("Clip", ["A"], ["A"], {"min": -1.0, "max": 2.5})], "A", True),
+    ("Sum(A, B) -> A", [("Sum", ["A", "B"], ["A"], {})], "A", True),
+    ("Copy(A) -> C; Pow(C) -> C", [("Copy", ["A"], ["C"], {}),
+                                  ("Pow", ["C"], ["C"], {"exponent": 2.0})], "C", False),
+    ("Mul(A, B) -> A", [("Mul", ["A", "B"], ["A"], {})], "A", False),
+    ("Log(B) -> B", [("Log", ["B"], ["B"], {})], "B", False),
+]
+
+
+@pytest.mark.parametrize("name,ops,y,same", IN_PLACE_NETS, ids=[n[0] for n in IN_PLACE_NETS])
+def test_in_place_backward_passes(caffe2, name, ops, y, same):
+    """In-place forward ops: where Caffe2's gradient is right, the same NetDef and numbers;
+    where Caffe2 silently reads an overwritten blob, ours raises (README) and the run records
+    Caffe2's wrong answer next to the right one."""
+    rec = RECORDER.row("AddGradientOperators, in-place nets")
+    feeds = {"A": np.array([-2.0, 3.0], np.float32), "B": np.array([2.0, 4.0], np.float32)}
+    net = core.Net("parity_in_place")
+    for op_type, ins, outs, args in ops:
+        net.Proto().op.append(core.CreateOperator(op_type, ins, outs, **args))
+    forward = net.Proto().SerializeToString()
+    theirs = caffe2.exec(
+        "net = core.Net(caffe2_pb2.NetDef.FromString(feeds['net']))\n"
+        "g = net.AddGradientOperators([feeds['y']])\n"
+        "for k, v in feeds['blobs'].items():\n"
+        "    workspace.FeedBlob(k, v)\n"
+        "workspace.RunNetOnce(net)\n"
+        "result = {'net': net.Proto(),\n"
+        "          'grads': {str(k): workspace.FetchBlob(str(v)) for k, v in g.items()}}",
+        net=forward, y=y, blobs=feeds)
+    if not same:
+        with pytest.raises(Exception, match="overwritten in place"):
+            net.AddGradientOperators([y])
+        rec.departures["ours raises where Caffe2 reads an overwritten blob"] += 1
+        return
+    grads = net.AddGradientOperators([y])
+    assert net.Proto().SerializeToString() == theirs["net"].SerializeToString(), \
+        diff(net.Proto().op, theirs["net"].op)
+    workspace.ResetWorkspace()
+    for k, v in feeds.items():
+        workspace.FeedBlob(k, v)
+    workspace.RunNetOnce(net.Proto())
+    for k, v in grads.items():
+        got, want = workspace.FetchBlob(str(v)), theirs["grads"][str(k)]
+        assert bits_equal(got, want), f"{name}: gradient of {k}: {got} vs Caffe2 {want}"
+    rec.cases += 1
+    rec.bit_identical += 1

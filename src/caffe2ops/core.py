@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -22,15 +21,20 @@ from typing import Any
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
 from caffe2ops.runtime.args import make_argument
-from caffe2ops.runtime.gradient import GetGradientForOp, build_backward, register_gradient
+from caffe2ops.runtime.gradient import (
+    GetGradientForOp,
+    GradientSlice,
+    build_backward,
+    register_gradient,
+)
 from caffe2ops.runtime.schema import has_schema, registered_types
 
 CPU = caffe2_pb2.CPU
 CUDA = caffe2_pb2.CUDA
 
 
-# A sparse gradient: the rows ``indices`` of a parameter with values ``values`` (Caffe2's type).
-GradientSlice = collections.namedtuple("GradientSlice", ["indices", "values"])
+# GradientSlice (imported above): a sparse gradient, the rows ``indices`` of a parameter with
+# values ``values`` (Caffe2's type).
 
 
 def ScopedName(name: str) -> str:  # noqa: N802
@@ -124,6 +128,7 @@ def DeviceOption(  # noqa: N802
     node_name: str | None = None,
     numa_node_id: int | None = None,
     cuda_gpu_id: int | None = None,
+    extra_info: Sequence[str] | None = None,
 ):
     """A ``caffe2_pb2.DeviceOption``; ``cuda_gpu_id`` is the old name of ``device_id``."""
     option = caffe2_pb2.DeviceOption(device_type=device_type)
@@ -134,6 +139,8 @@ def DeviceOption(  # noqa: N802
         option.node_name = node_name
     if numa_node_id is not None:
         option.numa_node_id = numa_node_id
+    if extra_info is not None:
+        option.extra_info.extend(extra_info)
     return option
 
 
@@ -243,7 +250,7 @@ class Net:
     _net_names_used: set[str] = set()
 
     def __init__(self, name_or_proto, inplace: bool = False) -> None:
-        self._next_name_index: dict[str, int] = {}
+        self._next_name_index = 0
         self._registered: set[str] = set()
         if isinstance(name_or_proto, caffe2_pb2.NetDef):
             self._net = caffe2_pb2.NetDef()
@@ -288,15 +295,19 @@ class Net:
         return BlobReference(blob_name, self)
 
     def NextName(self, prefix: str | None = None, output_id: int | None = None) -> str:  # noqa: N802
-        base = ScopedName(f"{self.Name()}/{prefix or 'blob'}")
-        if output_id is not None:
-            base = f"{base}:{output_id}"
-        name = base
-        index = self._next_name_index.get(base, 1)
-        while name in self._defined:
+        """An unused, unscoped name (the name scope is added when an operator uses it):
+        ``<net>/<prefix>``, else ``<net>/<prefix>_2``, ``_3``, ... (``:<output_id>`` appended);
+        without a prefix ``<net>_blob_<k>`` (Caffe2's rule)."""
+        if not prefix:
+            name = f"{self.Name()}_blob_{self._next_name_index}"
+            self._next_name_index += 1
+            return name
+        base = f"{self.Name()}/{prefix}"
+        suffix = "" if output_id is None else f":{output_id}"
+        name, index = base + suffix, 2
+        while self.BlobIsDefined(ScopedName(name)):
+            name = f"{base}_{index}{suffix}"
             index += 1
-            name = f"{base}_{index}"
-        self._next_name_index[base] = index
         return name
 
     def NextBlob(self, prefix: str | None = None) -> BlobReference:  # noqa: N802
@@ -389,7 +400,13 @@ class Net:
         for op in grad_ops:
             self._net.op.append(op)
             self._defined.update(op.output)
-        return {BlobReference(k, self): BlobReference(v, self) for k, v in input_to_grad.items()}
+        return {BlobReference(k, self): self._grad_ref(v) for k, v in input_to_grad.items()}
+
+    def _grad_ref(self, grad):
+        if isinstance(grad, GradientSlice):
+            return GradientSlice(BlobReference(grad.indices, self),
+                                 BlobReference(grad.values, self))
+        return BlobReference(grad, self)
 
     def Clone(self, name: str, keep_schema: bool = True) -> Net:  # noqa: N802
         proto = caffe2_pb2.NetDef()

@@ -54,12 +54,13 @@ def encode(value):
         return ("__proto__", type(value).__name__, value.SerializeToString())
     if isinstance(value, dict):
         return {k: encode(v) for k, v in value.items()}
+    # A GradientSlice is a namedtuple: check it before the plain tuples.
+    if hasattr(value, "indices") and hasattr(value, "values") and hasattr(value, "_fields"):
+        return ("__slice__", str(value.indices), str(value.values))
     if isinstance(value, (list, tuple)):
         return type(value)(encode(v) for v in value)
     if isinstance(value, core.BlobReference):
         return str(value)
-    if hasattr(value, "indices") and hasattr(value, "values") and hasattr(value, "_fields"):
-        return ("__slice__", str(value.indices), str(value.values))
     return value
 
 

@@ -5,6 +5,7 @@ Messages name the operator, the input or argument, and what was expected.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -172,3 +173,58 @@ def same_as_input(i: int = 0):
         return [inputs[i]]
 
     return infer
+
+
+# The most bytes one operator may allocate for an output whose size comes from a NetDef
+# (fillers): a 30-byte NetDef must not be able to ask for all memory (contract §4).
+# CAFFE2OPS_MAX_ALLOC_BYTES overrides the default; set_max_alloc_bytes changes it at run time.
+ALLOC_LIMIT = {"bytes": int(os.environ.get("CAFFE2OPS_MAX_ALLOC_BYTES", 1 << 34))}
+
+
+def set_max_alloc_bytes(limit: int) -> int:
+    """Set the allocation limit checked by :func:`check_alloc_size`; returns the previous one."""
+    previous = ALLOC_LIMIT["bytes"]
+    ALLOC_LIMIT["bytes"] = int(limit)
+    return previous
+
+
+def check_alloc_size(op: str, shape: tuple, dtype: Any, what: str = "shape") -> int:
+    """The element count of ``shape``, after checking that every dimension is >= 0 and that
+    ``numel * itemsize`` stays within the configured limit (raises ``OperatorValueError``)."""
+    numel = 1
+    for d in shape:
+        if d < 0:
+            raise OperatorValueError(f"{op}: {what} {tuple(shape)} has a negative dimension")
+        numel *= int(d)
+    nbytes = numel * np.dtype(dtype).itemsize
+    if nbytes > ALLOC_LIMIT["bytes"]:
+        raise OperatorValueError(
+            f"{op}: {what} {tuple(shape)} needs {nbytes} bytes, more than the allocation limit "
+            f"of {ALLOC_LIMIT['bytes']} bytes (CAFFE2OPS_MAX_ALLOC_BYTES)"
+        )
+    return numel
+def copied_row_indices(op: str, what: str, indices: Any, rows: int) -> np.ndarray:
+    """``indices`` (int32/int64, any shape) as a new flat int64 array, each checked to lie in
+    ``[0, rows)``. The check runs on the copy, so what was validated is what a kernel reads even
+    if the caller changes ``indices`` afterwards."""
+    indices = array(op, what, indices)
+    require_dtype(op, what, indices, INDEX_DTYPES, "int32 or int64")
+    flat = np.array(indices, dtype=np.int64, copy=True).reshape(-1)
+    if flat.size:
+        lo, hi = flat.min(), flat.max()
+        if lo < 0 or hi >= rows:
+            bad = int(lo) if lo < 0 else int(hi)
+            pos = int(np.flatnonzero(flat == bad)[0])
+            raise OperatorIndexError(
+                f"{op}: {what}[{pos}] = {bad} is out of range for {rows} rows "
+                f"(expected 0 <= index < {rows})"
+            )
+    return flat
+
+
+def float_scalar_input(op: str, what: str, x: Any) -> np.ndarray:
+    """A float tensor with exactly one element (a learning rate, a weight)."""
+    x = float_input(op, what, x)
+    if x.size != 1:
+        raise OperatorValueError(f"{op}: {what} must have exactly one element; got shape {x.shape}")
+    return x

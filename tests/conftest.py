@@ -16,6 +16,6 @@ settings.load_profile(os.environ.get("CAFFE2_HYPOTHESIS_PROFILE", "dev"))
 def _fast_kernels_loaded():
     """Load the Numba kernels before any test, so the "default" backend always means the fast
     kernels (outside tests the first calls run the reference kernels while they load)."""
-    from caffe2ops.ops._dispatch import load_kernels
+    from caffe2ops import kernels
 
-    load_kernels()
+    kernels.load()

@@ -12,7 +12,7 @@ memory, or ``CAFFE2OPS_MAX_BLOB_BYTES`` from the environment (read once, at impo
 >>> try:
 ...     limits.check_blob_size("ConstantFill", "output", (1 << 20, 1 << 20), 4)
 ... except ValueError as exc:
-...     print(str(exc)[:72])
+...     print(str(exc).split(" bytes,")[0])
 ConstantFill: output of shape (1048576, 1048576) would take 4398046511104
 >>> limits.set_max_blob_bytes(old)
 """

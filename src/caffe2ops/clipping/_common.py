@@ -167,15 +167,26 @@ def check_axis(fn: str, axis: Any) -> tuple[int, ...]:
     return tuple(int(a) for a in items)
 
 
-def alias_groups(fn: str, st: Structure, items: list[np.ndarray]) -> list[list[int]] | None:
+def alias_groups(fn: str, st: Structure, items: list[np.ndarray],
+                 plan: Plan | None = None) -> list[list[int]] | None:
     """For in-place calls: groups of indices of the *same* array given more than once (None if
-    every array is distinct). Arrays that share memory without being the same view raise."""
+    every array is distinct). Arrays that share memory without being the same view raise.
+    ``plan`` (of ``items``) supplies the addresses of its fused groups (cheaper)."""
     n = len(items)
     if n < 2:
         return None
     from numpy.lib.array_utils import byte_bounds
 
-    bounds = np.array([byte_bounds(a) if a.size else (0, 0) for a in items], np.int64)
+    bounds = np.zeros((n, 2), np.int64)
+    rest: Any = range(n)
+    if plan is not None:
+        for dt, idx, ptrs, sizes in plan.groups:
+            bounds[idx, 0] = ptrs
+            bounds[idx, 1] = ptrs + sizes * dt.itemsize
+        rest = plan.other
+    for i in rest:
+        if items[i].size:
+            bounds[i] = byte_bounds(items[i])
     order = np.argsort(bounds[:, 0], kind="stable")
     lo, hi = bounds[order, 0], bounds[order, 1]
     reach = np.maximum.accumulate(hi)

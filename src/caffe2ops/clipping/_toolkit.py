@@ -39,11 +39,12 @@ __all__ = [
 ]
 
 
-def _deduplicated(fn: str, st, items: list[np.ndarray], call) -> tuple[Any, ClipStats] | None:
+def _deduplicated(fn: str, st, items: list[np.ndarray], call,
+                  plan: Plan | None = None) -> tuple[Any, ClipStats] | None:
     """In-place calls that pass one array several times: compute out of place from the intact
     inputs (``call(arrays)``), then write each array's result back once. None when every array
     is distinct (the normal in-place path runs); partial overlaps raise."""
-    groups = alias_groups(fn, st, items)
+    groups = alias_groups(fn, st, items, plan)
     if not groups:
         return None
     result, stats = call(st.rebuild(items))
@@ -136,11 +137,11 @@ def clip_by_global_norm(
     limit = check_max_norm(fn, max_norm)
     code = ord_code(fn, ord)
     check_nonfinite(fn, nonfinite)
-    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_global_norm(
-            a, max_norm, ord, nonfinite, inplace=False))):
-        return done
     ndt = norm_dtype(items)
     plan = Plan(items)
+    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_global_norm(
+            a, max_norm, ord, nonfinite, inplace=False), plan)):
+        return done
     norms = per_array_norms(items, code, plan)
     srcs, fresh, norms, seen = _prepare_nonfinite(fn, st, items, norms, code, nonfinite, inplace)
     total = ndt.type(combine(norms, code))
@@ -253,13 +254,13 @@ def clip_by_norm(
     check_nonfinite(fn, nonfinite)
     if axis is not None:
         check_axis(fn, axis)
-    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_norm(
-            a, max_norm, ord, axis, inplace=False, nonfinite=nonfinite))):
-        return done
     ndt = norm_dtype(items)
     n = len(items)
-    if axis is None:
-        plan = Plan(items)
+    plan = Plan(items) if axis is None else None
+    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_norm(
+            a, max_norm, ord, axis, inplace=False, nonfinite=nonfinite), plan)):
+        return done
+    if plan is not None:
         norms = per_array_norms(items, code, plan)
         srcs, fresh, norms, seen = _prepare_nonfinite(
             fn, st, items, norms, code, nonfinite, inplace

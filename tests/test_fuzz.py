@@ -31,7 +31,7 @@ from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import limits
 from caffe2ops.runtime.schema import get_schema, registered_types
 
-EXAMPLES = int(os.environ.get("CAFFE2OPS_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("CAFFE2OPS_FUZZ_EXAMPLES", "25"))
 LONG = EXAMPLES > 100  # make fuzz: larger arrays (the parallel and streaming kernel paths)
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -431,7 +431,7 @@ def test_fork_while_other_threads_run_kernels(tmp_path):
             for t in workers:
                 t.start()
             ctx = mp.get_context("fork")
-            for _ in range(3):
+            for _ in range(2):
                 time.sleep(random.uniform(0, 0.3))
                 q = ctx.Queue()
                 p = ctx.Process(target=child, args=(q,))

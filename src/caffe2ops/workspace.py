@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from caffe2ops.errors import BlobNotFoundError, OperatorError, OperatorTypeError
+from caffe2ops.errors import BlobNotFoundError, OperatorError
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
+from caffe2ops.runtime.checks import check_inputs_exist, feedable_array, parse_proto
 from caffe2ops.runtime.net import NetInstance
 from caffe2ops.runtime.operator import Operator
 from caffe2ops.runtime.tensor import DTYPE_TO_TP, tensor_proto_to_array
@@ -65,38 +66,6 @@ def _proto(obj, message):
     raise TypeError(f"expected a {message.DESCRIPTOR.name}, got {type(obj).__name__}")
 
 
-def parse_proto(message, data: bytes):
-    """``message.FromString(data)``; bytes that do not parse raise :class:`OperatorError`."""
-    from google.protobuf.message import DecodeError
-
-    try:
-        return message.FromString(data)
-    except (DecodeError, ValueError, RecursionError) as exc:
-        raise OperatorError(
-            f"cannot parse {len(data)} bytes as a {message.DESCRIPTOR.name}: {exc}"
-        ) from None
-
-
-def _numeric_value(name: str, arr) -> np.ndarray:
-    """``arr`` as a new array; object arrays may hold only bytes/str (string tensors)."""
-    try:
-        value = np.array(arr, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise OperatorTypeError(
-            f"FeedBlob('{name}'): cannot convert a {type(arr).__name__} to an array: {exc}"
-        ) from None
-    if value.dtype.kind == "O" and not all(isinstance(v, bytes | str) for v in value.flat):
-        bad = next(v for v in value.flat if not isinstance(v, bytes | str))
-        raise OperatorTypeError(
-            f"FeedBlob('{name}'): only numeric arrays and bytes/str tensors can be fed; got "
-            f"a {type(arr).__name__} holding a {type(bad).__name__}"
-        )
-    if value.dtype.kind == "V":
-        raise OperatorTypeError(f"FeedBlob('{name}'): structured dtype {value.dtype} is not "
-                                "supported")
-    return value
-
-
 def FeedBlob(name, arr, device_option=None) -> bool:  # noqa: N802
     """Copy ``arr`` into blob ``name`` (created if missing), keeping its dtype.
 
@@ -117,7 +86,7 @@ def FeedBlob(name, arr, device_option=None) -> bool:  # noqa: N802
         with cupy.cuda.Device(device_option.device_id):
             _ws().blobs[name] = cupy.array(arr, copy=True)
         return True
-    value = _numeric_value(name, arr)
+    value = feedable_array(f"FeedBlob('{name}')", arr)
     if value.dtype.kind in "SU":
         value = value.astype(object)
     _ws().blobs[name] = value
@@ -204,24 +173,9 @@ def CreateNet(net, overwrite: bool = False, input_blobs: Iterable | None = None)
             f'"{net_def.name}", unless you explicitly specify overwrite=True.'
         )
     instance = NetInstance(net_def)
-    _check_inputs_exist(net_def, ws.blobs)
+    check_inputs_exist("CreateNet", net_def, ws.blobs, ws.name)
     ws.nets[net_def.name] = instance
     return True
-
-
-def _check_inputs_exist(net_def, blobs) -> None:
-    """Caffe2's check at net creation: every input exists or an earlier operator writes it."""
-    produced: set[str] = set()
-    for idx, op in enumerate(net_def.op):
-        for name in op.input:
-            if name not in blobs and name not in produced:
-                raise BlobNotFoundError(
-                    f"CreateNet: operator #{idx} ({op.type}) of net '{net_def.name}' reads blob "
-                    f"'{name}', which neither exists in workspace '{_current[0]}' nor is "
-                    "written by an earlier operator (feed it, run the init net first, or pass "
-                    "it in input_blobs)"
-                )
-        produced.update(op.output)
 
 
 def _net_name(net) -> str:
@@ -255,7 +209,10 @@ def RunNet(name, num_iter: int = 1, allow_fail: bool = False) -> bool:  # noqa: 
 
 def RunNetOnce(net) -> bool:  # noqa: N802
     """Create a temporary net, run it once, discard it."""
-    NetInstance(_proto(net, caffe2_pb2.NetDef)).run(_ws().blobs)
+    net_def = _proto(net, caffe2_pb2.NetDef)
+    instance = NetInstance(net_def)
+    check_inputs_exist("RunNetOnce", net_def, _ws().blobs, _current[0])
+    instance.run(_ws().blobs)
     return True
 
 

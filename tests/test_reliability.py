@@ -179,14 +179,15 @@ def test_fork_before_during_and_after_loading_and_spawn(when, tmp_path):
     assert out.stdout.strip().endswith("ok")
 
 
-def test_without_tbb_the_fallback_layer_is_fork_safe_and_serialises_launches(tmp_path):
+def test_workqueue_layer_is_fork_safe_and_serialises_launches(tmp_path):
+    """numba's workqueue (the layer without TBB, here chosen through the environment) aborts
+    the process on concurrent launches unless the kernels serialise them."""
     script = tmp_path / "workqueue_check.py"
     script.write_text(_FORK_CHILD + textwrap.dedent("""
         import threading
         if __name__ == "__main__":
             from caffe2ops import kernels
             import caffe2ops as c2
-            kernels._preload_tbb = lambda: False  # as on a machine without the tbb package
             assert kernels.load()
             assert kernels.threading_layer() == "workqueue", kernels.threading_layer()
             x = np.linspace(-3, 3, 1 << 18).astype(np.float32)
@@ -206,8 +207,11 @@ def test_without_tbb_the_fallback_layer_is_fork_safe_and_serialises_launches(tmp
             check("fork")
             print("ok")
     """))
+    import os
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=180)
+                         timeout=180, env=env)
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.strip() == "ok"
 
@@ -561,13 +565,13 @@ def test_generic_caffe2_arguments_and_gradient_ops_do_not_warn(monkeypatch):
 
 
 def test_unknown_engine_warns_once():
-    from caffe2ops.runtime import args
+    import uuid
 
-    args._WARNED_ENGINES.discard("NO_SUCH_ENGINE_X")
-    with pytest.warns(UserWarning, match="NO_SUCH_ENGINE_X") as rec:
-        _run_clip(min=0.0, engine="NO_SUCH_ENGINE_X")
-        _run_clip(min=0.0, engine="NO_SUCH_ENGINE_X")
-    assert sum("NO_SUCH_ENGINE_X" in str(w.message) for w in rec) == 1
+    engine = f"NO_SUCH_ENGINE_{uuid.uuid4().hex[:8]}"
+    with pytest.warns(UserWarning, match=engine) as rec:
+        _run_clip(min=0.0, engine=engine)
+        _run_clip(min=0.0, engine=engine)
+    assert sum(engine in str(w.message) for w in rec) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _run_clip(min=0.0, engine="CUDNN")

@@ -322,19 +322,33 @@ _FUNCTIONS = [getattr(c2, n) for n in c2.__all__ if inspect.isfunction(getattr(c
               and n not in ("reference_kernels", "set_num_threads", "get_num_threads")]
 
 
+def _draw_call(data, fn, first=None):
+    """Arguments for ``fn`` following its signature: every required parameter, each optional
+    one half of the time; arrays are copied so that a failed call can be checked."""
+    args, kwargs = [], {}
+    for k, (name, par) in enumerate(inspect.signature(fn).parameters.items()):
+        if k == 0 and first is not None:
+            args.append(first)
+            continue
+        required = par.default is inspect.Parameter.empty
+        if not required and not data.draw(st.booleans(), label=f"give {name}"):
+            continue
+        value = data.draw(_VALUES, label=name)
+        value = value.copy() if isinstance(value, np.ndarray) else value
+        if par.kind is inspect.Parameter.KEYWORD_ONLY or (not required and data.draw(
+                st.booleans(), label=f"{name} by keyword")):
+            kwargs[name] = value
+        elif par.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not kwargs:
+            args.append(value)
+        else:
+            kwargs[name] = value
+    return args, kwargs
+
+
 @FUZZ
-@given(st.sampled_from(_FUNCTIONS), st.lists(_VALUES, max_size=5),
-       st.dictionaries(st.sampled_from(["min", "max", "alpha", "margin", "norm", "p", "average",
-                                        "use_max_norm", "indices", "out", "threshold",
-                                        "additional_threshold", "grad", "x"]),
-                       _VALUES, max_size=3))
-def test_functional_api_with_random_arguments(fn, args, kwargs):
-    args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    kwargs = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
-    try:
-        inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError:
-        return  # not a call the signature allows (Python's own error)
+@given(st.sampled_from(_FUNCTIONS), st.data())
+def test_functional_api_with_random_arguments(fn, data):
+    args, kwargs = _draw_call(data, fn)
     given_arrays = [a for a in [*args, *kwargs.values()] if isinstance(a, np.ndarray)]
     before = [a.copy() for a in given_arrays]
     with np.errstate(all="raise"):  # a stray NumPy warning must not become the result
@@ -350,27 +364,27 @@ _TOOLKIT = [clipping.clip_by_value, clipping.clip_by_norm, clipping.clip_by_glob
 
 
 @FUZZ
-@given(st.sampled_from(_TOOLKIT), st.lists(_ARRAYS, max_size=3), st.lists(_VALUES, max_size=3),
-       st.dictionaries(st.sampled_from(["ord", "axis", "nonfinite", "inplace", "eps", "max_norm",
-                                        "min", "max", "clipping"]),
-                       st.one_of(_VALUES, st.sampled_from(["propagate", "raise", "skip",
-                                                           "zero", "inf", (0,), (0, 1)])),
-                       max_size=3),
-       st.booleans())
-def test_toolkit_with_random_arguments(fn, arrays, args, kwargs, alias):
+@given(st.sampled_from(_TOOLKIT), st.lists(_ARRAYS, max_size=3), st.booleans(), st.data())
+def test_toolkit_with_random_arguments(fn, arrays, alias, data):
     arrays = [a.copy() for a in arrays]
     if alias and arrays:
         arrays.append(arrays[0])
+    args, kwargs = _draw_call(data, fn, first=arrays)
+    if "ord" in kwargs or data.draw(st.booleans()):
+        kwargs.setdefault("ord", data.draw(st.sampled_from([1, 2, "inf", np.inf, 3, "2"])))
+    if fn.__name__ == "clip_by_norm" and data.draw(st.booleans()):
+        kwargs["axis"] = data.draw(st.sampled_from([0, 1, -1, (0,), (0, 1), 1.5, "0", None]))
     try:
-        inspect.signature(fn).bind(arrays, *args, **kwargs)
+        inspect.signature(fn).bind(*args, **kwargs)
     except TypeError:
         return
     before = [a.copy() for a in arrays]
-    try:
-        fn(arrays, *args, **kwargs)
-    except OperatorError:
-        for a, b in zip(arrays, before, strict=True):
-            assert a.tobytes() == b.tobytes(), f"{fn.__name__} failed but wrote an array"
+    with np.errstate(all="raise"):
+        try:
+            fn(*args, **kwargs)
+        except OperatorError:
+            for a, b in zip(arrays, before, strict=True):
+                assert a.tobytes() == b.tobytes(), f"{fn.__name__} failed but wrote an array"
 
 
 # -------------------------------------------------------------------------- threads and fork

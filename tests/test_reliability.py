@@ -345,6 +345,8 @@ def test_integer_clip_bounds_are_exact_and_saturate():
     assert y[0] == big
     y, _ = clipping.clip_by_value(np.array([1.0]), 10**400, None)
     assert y[0] == np.inf
+    x = np.array([3.0, 4.0])
+    assert c2.clip_tensor_by_scaling(x, 10**400, 1.0).tolist() == [0.0, 0.0]
 
 
 def test_integer_clip_bound_through_an_operator_def_is_exact():

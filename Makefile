@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean parity
+.PHONY: demo test bench lint install install-test clean parity fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
+
+# Longer fuzzing than `make test` does: `make fuzz MINUTES=5`.
+MINUTES ?= 5
+fuzz: $(VENV)/.installed-test
+	$(PY) tests/fuzz_main.py --minutes $(MINUTES)
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py

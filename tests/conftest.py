@@ -19,6 +19,6 @@ collect_ignore = [] if os.environ.get("CAFFE2OPS_PARITY") else ["parity"]
 def _fast_kernels_loaded():
     """Load the Numba kernels before any test, so the "default" backend always means the fast
     kernels (outside tests the first calls run the reference kernels while they load)."""
-    from caffe2ops.ops._dispatch import load_kernels
+    from caffe2ops import kernels
 
-    load_kernels()
+    kernels.load()

@@ -31,13 +31,12 @@ def test_first_call_runs_reference_kernel_while_numba_loads_in_background():
     code = textwrap.dedent("""
         import numpy as np
         import caffe2ops as c2
-        from caffe2ops.ops import _dispatch
+        from caffe2ops import kernels
         x = np.array([-2.0, 0.5, 3.0], dtype=np.float32)
         y = c2.clip(x, -1.0, 1.0)
-        assert _dispatch._state["module"] is None, "first call waited for the kernels"
-        assert _dispatch._state["loader"] is not None
-        _dispatch._state["loader"].join(60)
-        assert _dispatch._state["module"] not in (None, False)
+        assert kernels.loaded_module() is None, "first call waited for the kernels"
+        assert kernels.load() is True
+        assert kernels.loaded_module() is not None
         z = c2.clip(x, -1.0, 1.0)
         assert y.tobytes() == z.tobytes() == np.array([-1, 0.5, 1], np.float32).tobytes()
         print("ok")

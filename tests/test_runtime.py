@@ -271,9 +271,10 @@ def test_create_operator_other_fields():
     assert workspace.FetchBlob("Y").tolist() == [-1.0, 3.0]
 
 
-def test_unknown_arguments_are_ignored_like_caffe2():
+def test_unknown_arguments_are_ignored_like_caffe2_with_a_warning():
     workspace.FeedBlob("X", x32(2.0))
-    workspace.RunOperatorOnce(core.CreateOperator("Cos", ["X"], ["Y"], not_an_arg=3.0))
+    with pytest.warns(UserWarning, match="unknown argument 'not_an_arg'"):
+        workspace.RunOperatorOnce(core.CreateOperator("Cos", ["X"], ["Y"], not_an_arg=3.0))
     np.testing.assert_allclose(workspace.FetchBlob("Y"), np.cos([2.0]), rtol=3e-7)
 
 

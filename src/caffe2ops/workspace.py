@@ -22,6 +22,7 @@ import numpy as np
 from caffe2ops.errors import BlobNotFoundError, OperatorError
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
+from caffe2ops.runtime.checks import check_inputs_exist, feedable_array, parse_proto
 from caffe2ops.runtime.net import NetInstance
 from caffe2ops.runtime.operator import Operator
 from caffe2ops.runtime.tensor import DTYPE_TO_TP, tensor_proto_to_array
@@ -59,7 +60,7 @@ def _proto(obj, message):
     if isinstance(obj, message):
         return obj
     if isinstance(obj, bytes):
-        return message.FromString(obj)
+        return parse_proto(message, obj)
     if hasattr(obj, "Proto"):
         return obj.Proto()
     raise TypeError(f"expected a {message.DESCRIPTOR.name}, got {type(obj).__name__}")
@@ -85,7 +86,7 @@ def FeedBlob(name, arr, device_option=None) -> bool:  # noqa: N802
         with cupy.cuda.Device(device_option.device_id):
             _ws().blobs[name] = cupy.array(arr, copy=True)
         return True
-    value = np.array(arr, copy=True)
+    value = feedable_array(f"FeedBlob('{name}')", arr)
     if value.dtype.kind in "SU":
         value = value.astype(object)
     _ws().blobs[name] = value
@@ -171,7 +172,9 @@ def CreateNet(net, overwrite: bool = False, input_blobs: Iterable | None = None)
             f'CreateNet: I respectfully refuse to overwrite an existing net of the same name '
             f'"{net_def.name}", unless you explicitly specify overwrite=True.'
         )
-    ws.nets[net_def.name] = NetInstance(net_def)
+    instance = NetInstance(net_def)
+    check_inputs_exist("CreateNet", net_def, ws.blobs, ws.name)
+    ws.nets[net_def.name] = instance
     return True
 
 
@@ -206,7 +209,10 @@ def RunNet(name, num_iter: int = 1, allow_fail: bool = False) -> bool:  # noqa: 
 
 def RunNetOnce(net) -> bool:  # noqa: N802
     """Create a temporary net, run it once, discard it."""
-    NetInstance(_proto(net, caffe2_pb2.NetDef)).run(_ws().blobs)
+    net_def = _proto(net, caffe2_pb2.NetDef)
+    instance = NetInstance(net_def)
+    check_inputs_exist("RunNetOnce", net_def, _ws().blobs, _current[0])
+    instance.run(_ws().blobs)
     return True
 
 

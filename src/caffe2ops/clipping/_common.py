@@ -136,18 +136,112 @@ def flatten(fn: str, arrays: Any, inplace: bool, *, allow_int: bool = False) -> 
     return st, items
 
 
-def check_max_norm(fn: str, max_norm: Any, name: str = "max_norm") -> float:
+def check_number(fn: str, name: str, value: Any) -> float:
+    """A numeric argument as a float: Python/NumPy ints and floats (no bools, strings or
+    arrays); an int beyond the float range becomes ±inf."""
+    from caffe2ops.ops._common import float_arg
+
     try:
-        v = float(max_norm)
-    except (TypeError, ValueError) as exc:
-        raise OperatorTypeError(f"{fn}: {name} must be a number, got {max_norm!r}") from exc
+        return float_arg(fn, name, value)
+    except OperatorTypeError:
+        raise OperatorTypeError(
+            f"{fn}: {name} must be a number (int or float); got {type(value).__name__} "
+            f"{value!r}"
+        ) from None
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise OperatorTypeError(f"{fn}: {name} must be True or False; got {value!r}")
+
+
+def check_axis(fn: str, axis: Any) -> tuple[int, ...]:
+    """``axis`` as a tuple of ints: an int or a list/tuple of ints (NumPy ints too)."""
+    items = axis if isinstance(axis, list | tuple) else (axis,)
+    for a in items:
+        if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
+            raise OperatorTypeError(
+                f"{fn}: axis must be an int or a tuple of ints; got {axis!r}"
+            )
+    return tuple(int(a) for a in items)
+
+
+def alias_groups(fn: str, st: Structure, items: list[np.ndarray],
+                 plan: Plan | None = None) -> list[list[int]] | None:
+    """For in-place calls: groups of indices of the *same* array given more than once (None if
+    every array is distinct). Arrays that share memory without being the same view raise.
+    ``plan`` (of ``items``) supplies the addresses of its fused groups (cheaper)."""
+    n = len(items)
+    if n < 2:
+        return None
+    from numpy.lib.array_utils import byte_bounds
+
+    bounds = np.zeros((n, 2), np.int64)
+    rest: Any = range(n)
+    if plan is not None:
+        for dt, idx, ptrs, sizes in plan.groups:
+            bounds[idx, 0] = ptrs
+            bounds[idx, 1] = ptrs + sizes * dt.itemsize
+        rest = plan.other
+    for i in rest:
+        if items[i].size:
+            bounds[i] = byte_bounds(items[i])
+    order = np.argsort(bounds[:, 0], kind="stable")
+    lo, hi = bounds[order, 0], bounds[order, 1]
+    reach = np.maximum.accumulate(hi)
+    suspects = np.flatnonzero((lo[1:] < reach[:-1]) & (lo[1:] != hi[1:])) + 1
+    if not suspects.size:
+        return None
+    first_of: dict[int, int] = {}  # index -> the first index of the same array
+    for k in suspects:
+        j = int(order[k])
+        for kk in range(k):
+            i = int(order[kk])
+            if bounds[i, 1] <= lo[k] or bounds[i, 0] == bounds[i, 1]:
+                continue  # extents do not overlap, or an empty array
+            a, b = items[i], items[j]
+            if (bounds[i, 0] == bounds[j, 0] and a.shape == b.shape and a.strides == b.strides
+                    and a.dtype == b.dtype):
+                first_of[j] = first_of.get(i, i)
+                continue
+            if np.shares_memory(a, b):
+                raise OperatorValueError(
+                    f"{fn}: inplace=True but {st.name(i)} and {st.name(j)} overlap in memory "
+                    "without being the same array; pass distinct arrays (or the same one twice)"
+                )
+    groups: dict[int, list[int]] = {}
+    for j, i in first_of.items():
+        groups.setdefault(i, [i]).append(j)
+    return [sorted(g) for g in groups.values()] or None
+
+
+def write_back(fn: str, st: Structure, items: list[np.ndarray], outs: list[np.ndarray],
+               groups: list[list[int]]) -> None:
+    """Copy out-of-place results into the caller's arrays (an in-place call whose inputs repeat
+    an array); a repeated array must get one result."""
+    for g in groups:
+        first = outs[g[0]]
+        for i in g[1:]:
+            if outs[i].tobytes() != first.tobytes():
+                raise OperatorValueError(
+                    f"{fn}: inplace=True and {st.name(g[0])} is also {st.name(i)}, but the two "
+                    "get different results; pass distinct arrays"
+                )
+    for i, (a, out) in enumerate(zip(items, outs, strict=True)):
+        if i not in {j for g in groups for j in g[1:]}:
+            np.copyto(a, out)
+
+
+def check_max_norm(fn: str, max_norm: Any, name: str = "max_norm") -> float:
+    v = check_number(fn, name, max_norm)
     if not v >= 0:
         raise OperatorValueError(f"{fn}: {name} must be >= 0 (and not NaN), got {max_norm!r}")
     return v
 
 
 def check_nonfinite(fn: str, mode: str) -> None:
-    if mode not in NONFINITE_MODES:
+    if not isinstance(mode, str) or mode not in NONFINITE_MODES:
         raise OperatorValueError(
             f"{fn}: nonfinite must be one of {', '.join(map(repr, NONFINITE_MODES))}, got {mode!r}"
         )
@@ -155,10 +249,15 @@ def check_nonfinite(fn: str, mode: str) -> None:
 
 def ord_code(fn: str, ord: Any) -> int:
     """1, 2, or 0 for infinity."""
-    if ord in ("inf", "Inf") or (isinstance(ord, (int, float)) and ord == float("inf")):
-        return 0
-    if isinstance(ord, (int, float)) and ord in (1, 2):
-        return int(ord)
+    if isinstance(ord, str):
+        if ord in ("inf", "Inf"):
+            return 0
+    elif isinstance(ord, int | float | np.integer | np.floating) and not isinstance(
+            ord, bool | np.bool_):
+        if ord == float("inf"):
+            return 0
+        if ord in (1, 2):
+            return int(ord)
     raise OperatorValueError(f"{fn}: ord must be 1, 2 or inf, got {ord!r}")
 
 

@@ -22,14 +22,17 @@ falls back to its scalar loop (1.8x slower).
 
 from __future__ import annotations
 
+import os
 import threading
 
-import numba
-import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
-
+from caffe2ops import kernels as _kernels
 from caffe2ops.kernels import get_max_threads, get_num_threads
+
+with _kernels._LOAD_LOCK:  # a fork waits until numba is imported (a child could not finish it)
+    import numba
+    import numpy as np
+    from numba import njit, types
+    from numba.extending import intrinsic
 
 _FM = {"reassoc", "contract"}
 
@@ -283,6 +286,16 @@ def _pool():
                 workers = max(1, get_max_threads() - 1)
                 _POOL.append(ThreadPoolExecutor(workers, thread_name_prefix="caffe2ops-clip"))
     return _POOL[0]
+
+
+def _forget_pool_in_child() -> None:
+    """The parent's worker threads do not exist in a forked child: start a new pool there."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def run_parts(kernel, total: int, make_args) -> int:

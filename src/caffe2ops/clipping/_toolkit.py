@@ -12,7 +12,10 @@ from caffe2ops.clipping._common import (
     ClipStats,
     Plan,
     _is_half,
+    alias_groups,
     apply_factors,
+    check_axis,
+    check_bool,
     check_max_norm,
     check_nonfinite,
     combine,
@@ -21,9 +24,11 @@ from caffe2ops.clipping._common import (
     norm_dtype,
     ord_code,
     per_array_norms,
+    write_back,
     zero_nonfinite,
 )
-from caffe2ops.errors import OperatorTypeError, OperatorValueError
+from caffe2ops.errors import OperatorValueError
+from caffe2ops.ops._common import int_bound, number_arg
 
 __all__ = [
     "adaptive_grad_clip",
@@ -32,6 +37,20 @@ __all__ = [
     "clip_by_value",
     "per_sample_clip",
 ]
+
+
+def _deduplicated(fn: str, st, items: list[np.ndarray], call,
+                  plan: Plan | None = None) -> tuple[Any, ClipStats] | None:
+    """In-place calls that pass one array several times: compute out of place from the intact
+    inputs (``call(arrays)``), then write each array's result back once. None when every array
+    is distinct (the normal in-place path runs); partial overlaps raise."""
+    groups = alias_groups(fn, st, items, plan)
+    if not groups:
+        return None
+    result, stats = call(st.rebuild(items))
+    outs = flatten(fn, result, False, allow_int=True)[1]
+    write_back(fn, st, items, outs, groups)
+    return st.rebuild(items), stats
 
 
 def _prepare_nonfinite(
@@ -113,12 +132,16 @@ def clip_by_global_norm(
         (np.float32(84852.81), dtype('float16'), 0)
     """
     fn = "clip_by_global_norm"
+    inplace = check_bool(fn, "inplace", inplace)
     st, items = flatten(fn, arrays, inplace)
     limit = check_max_norm(fn, max_norm)
     code = ord_code(fn, ord)
     check_nonfinite(fn, nonfinite)
     ndt = norm_dtype(items)
     plan = Plan(items)
+    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_global_norm(
+            a, max_norm, ord, nonfinite, inplace=False), plan)):
+        return done
     norms = per_array_norms(items, code, plan)
     srcs, fresh, norms, seen = _prepare_nonfinite(fn, st, items, norms, code, nonfinite, inplace)
     total = ndt.type(combine(norms, code))
@@ -146,7 +169,7 @@ def clip_by_global_norm(
 
 
 def _normalize_axis(fn: str, axis: Any, ndim: int) -> tuple[int, ...]:
-    ax = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    ax = check_axis(fn, axis)
     out = []
     for a in ax:
         if not -ndim <= int(a) < ndim:
@@ -224,14 +247,20 @@ def clip_by_norm(
         (array([5. , 0.5]), 1)
     """
     fn = "clip_by_norm"
+    inplace = check_bool(fn, "inplace", inplace)
     st, items = flatten(fn, arrays, inplace)
     limit = check_max_norm(fn, max_norm)
     code = ord_code(fn, ord)
     check_nonfinite(fn, nonfinite)
+    if axis is not None:
+        check_axis(fn, axis)
     ndt = norm_dtype(items)
     n = len(items)
-    if axis is None:
-        plan = Plan(items)
+    plan = Plan(items) if axis is None else None
+    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_norm(
+            a, max_norm, ord, axis, inplace=False, nonfinite=nonfinite), plan)):
+        return done
+    if plan is not None:
         norms = per_array_norms(items, code, plan)
         srcs, fresh, norms, seen = _prepare_nonfinite(
             fn, st, items, norms, code, nonfinite, inplace
@@ -294,13 +323,6 @@ def clip_by_norm(
 # --------------------------------------------------------------------------------------- value
 
 
-def _int_bounds(dt: np.dtype, lo: float | None, hi: float | None) -> tuple[int, int]:
-    info = np.iinfo(dt)
-    ilo = info.min if lo is None else int(np.clip(np.ceil(lo), info.min, info.max))
-    ihi = info.max if hi is None else int(np.clip(np.floor(hi), info.min, info.max))
-    return ilo, ihi
-
-
 def clip_by_value(
     arrays: Any, min: float | None, max: float | None, inplace: bool = False
 ) -> tuple[Any, ClipStats]:
@@ -323,15 +345,19 @@ def clip_by_value(
         (array([-1. ,  0.5,  1. ]), 2)
     """
     fn = "clip_by_value"
+    inplace = check_bool(fn, "inplace", inplace)
     st, items = flatten(fn, arrays, inplace, allow_int=True)
+    raw = {}  # exact (int) or float bounds; floats saturate to ±inf
     for name, b in (("min", min), ("max", max)):
         if b is not None:
-            try:
-                bv = float(b)
-            except (TypeError, ValueError) as exc:
-                raise OperatorTypeError(f"{fn}: {name} must be a number or None") from exc
-            if bv != bv:
+            raw[name] = number_arg(fn, name, b)
+            if raw[name] != raw[name]:
                 raise OperatorValueError(f"{fn}: {name} is NaN")
+    lo_f = -np.inf if min is None else _as_float(raw["min"])
+    hi_f = np.inf if max is None else _as_float(raw["max"])
+    if inplace and (done := _deduplicated(fn, st, items, lambda a: clip_by_value(
+            a, min, max, inplace=False))):
+        return done
     n = len(items)
     outs: list[np.ndarray] = [None] * n  # type: ignore[list-item]
     sumsq = np.zeros(n, _F64)
@@ -347,7 +373,8 @@ def clip_by_value(
             groups[dt].append(i)
             continue
         if dt.kind in "iu":
-            lo, hi = _int_bounds(dt, min, max)
+            lo = np.iinfo(dt).min if min is None else int_bound(dt, raw["min"], upper=False)
+            hi = np.iinfo(dt).max if max is None else int_bound(dt, raw["max"], upper=True)
             before = a.copy() if inplace else a
             np.clip(a, dt.type(lo), dt.type(hi), out=dst)
             clipped += int(np.count_nonzero(dst != before))
@@ -356,8 +383,8 @@ def clip_by_value(
         x = a.astype(_F32) if _is_half(dt) else a
         seen = seen or not bool(np.isfinite(x).all())
         sumsq[i] = float(np.sum(np.square(x, dtype=_F64)))
-        lo_v = dt.type(-np.inf if min is None else min)
-        hi_v = dt.type(np.inf if max is None else max)
+        with np.errstate(over="ignore"):
+            lo_v, hi_v = dt.type(lo_f), dt.type(hi_f)
         before = a.copy() if inplace else a
         np.minimum(np.maximum(a, lo_v), hi_v, out=dst)
         changed = (dst != before) & ~np.isnan(before)
@@ -370,9 +397,8 @@ def clip_by_value(
                 continue
             ptrs, sizes = K.pointer_table([items[i] for i in idx])
             dptrs = ptrs if inplace else K.pointer_table([outs[i] for i in idx])[0]
-            bounds = np.array(
-                [-np.inf if min is None else min, np.inf if max is None else max], dtype=dt
-            )
+            with np.errstate(over="ignore"):
+                bounds = np.array([lo_f, hi_f], dtype=dt)
             c, bad, s = K.multi_clip_value(ptrs, dptrs, sizes, bounds)
             clipped += int(c.sum())
             seen = seen or bool(bad.any())
@@ -445,12 +471,18 @@ def adaptive_grad_clip(
         1
     """
     fn = "adaptive_grad_clip"
+    inplace = check_bool(fn, "inplace", inplace)
     st, gitems = flatten(fn, grads, inplace)
     pst, pitems = flatten(fn, params, False)
     if len(gitems) != len(pitems) or st.kind != pst.kind or st.keys != pst.keys:
         raise OperatorValueError(f"{fn}: grads and params must have the same structure")
     clip = check_max_norm(fn, clipping, "clipping")
     e = check_max_norm(fn, eps, "eps")
+    if axis is not None:
+        check_axis(fn, axis)
+    if inplace and (done := _deduplicated(fn, st, gitems, lambda g: adaptive_grad_clip(
+            g, params, clipping, eps, axis, inplace=False))):
+        return done
     ndt = norm_dtype(gitems)
     outs, all_norms, all_factors = [], [], []
     per_array = np.empty(len(gitems), _F64)
@@ -533,7 +565,7 @@ def per_sample_clip(
     mats = []
     ssq = np.zeros(b, _F64)
     for a in items:
-        m = a.reshape(b, -1)
+        m = a.reshape(b, int(np.prod(a.shape[1:], dtype=np.int64)))  # -1 fails when b == 0
         if _is_half(m.dtype):
             m = m.astype(_F32)
         mats.append(m)
@@ -583,6 +615,14 @@ def per_sample_clip(
         nonfinite=seen,
     )
     return st.rebuild(outs), stats
+
+
+def _as_float(v: int | float) -> float:
+    """``float(v)``; an int beyond the float64 range becomes ±inf."""
+    try:
+        return float(v)
+    except OverflowError:
+        return np.inf if v > 0 else -np.inf
 
 
 def _row_sumsq(m: np.ndarray) -> np.ndarray:

@@ -3,6 +3,16 @@
 Importing this package does not import numba: the kernels in :mod:`caffe2ops.kernels.cpu` load
 numba and their compiled code (cached on disk) on first use.
 
+Loading: :func:`load` imports numba and the kernels now (blocking, idempotent, safe to call from
+many threads) and returns whether they loaded; :func:`loaded_module` is the non-blocking form the
+operators use: it starts loading on a background thread and returns None until it is done.
+
+Threading layer: numba's parallel kernels run on TBB (the ``tbb`` package), which is fork-safe
+and thread-safe; without TBB on numba's ``workqueue`` (fork-safe; its launches are serialised
+by :data:`LAUNCH_LOCK` because it is not thread-safe). An explicit ``NUMBA_THREADING_LAYER`` in
+the environment is respected. A ``fork`` waits for a load in progress, and the child starts
+with fresh loader state, so it loads (or has) the kernels like its parent.
+
 Thread count: the kernels use :func:`get_num_threads` threads for large arrays. The default and
 the maximum is numba's thread-pool size, ``NUMBA_NUM_THREADS`` (default: the CPUs this process
 may run on).
@@ -17,13 +27,17 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-__all__ = ["get_max_threads", "get_num_threads", "set_num_threads", "supports", "FLOAT_DTYPES",
-           "CLIP_DTYPES"]
+__all__ = ["get_max_threads", "get_num_threads", "load", "loaded_module", "set_num_threads",
+           "supports", "threading_layer", "FLOAT_DTYPES", "CLIP_DTYPES"]
 
 FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64))
 CLIP_DTYPES = FLOAT_DTYPES | frozenset(
@@ -47,9 +61,9 @@ STATE = _State()
 
 
 def _default_max_threads() -> int:
-    numba = sys.modules.get("numba")
-    if numba is not None:
-        return int(numba.config.NUMBA_NUM_THREADS)
+    # Only a fully imported numba has the final word (a half-imported one may lack its config).
+    if _LOADER["module"]:
+        return int(sys.modules["numba"].config.NUMBA_NUM_THREADS)
     env = os.environ.get("NUMBA_NUM_THREADS")
     if env:
         return max(1, int(env))
@@ -96,3 +110,129 @@ def supports(dtype: object, op: str | None = None) -> bool:
     if op in _CLIP_OPS:
         return dtype in CLIP_DTYPES
     return dtype in FLOAT_DTYPES
+
+
+# ---------------------------------------------------------------------------------- loading
+
+#: Held around every parallel launch when the threading layer is not thread-safe (workqueue);
+#: a no-op context otherwise.
+LAUNCH_LOCK: Any = contextlib.nullcontext()
+
+_LOADER: dict[str, Any] = {"module": None, "thread": None, "layer": None}
+_LOAD_LOCK = threading.RLock()  # held while loading; fork() waits for it
+_START_LOCK = threading.Lock()
+
+
+def _preload_tbb() -> bool:
+    """Make ``libtbb.so.12`` (from the ``tbb`` wheel, installed under ``sys.prefix/lib``)
+    loadable for numba's TBB layer; True if numba's tbbpool imports."""
+    try:
+        from numba.np.ufunc import tbbpool  # noqa: F401
+        return True
+    except ImportError:
+        pass
+    import ctypes
+
+    candidates = [os.path.join(p, "lib", "libtbb.so.12")
+                  for p in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix))]
+    for path in candidates:
+        if os.path.exists(path):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                from numba.np.ufunc import tbbpool  # noqa: F401, F811
+                return True
+            except (OSError, ImportError):
+                continue
+    return False
+
+
+def _configure_threading_layer() -> str:
+    """Choose a fork-safe numba threading layer before numba's first parallel launch."""
+    global LAUNCH_LOCK
+    import numba
+    from numba.np.ufunc import parallel
+
+    if not parallel._is_initialized and "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "tbb" if _preload_tbb() else "workqueue"
+    try:
+        parallel._launch_threads()
+    except (ValueError, ImportError):  # TBB present but unusable: fall back, still fork-safe
+        numba.config.THREADING_LAYER = "workqueue"
+        parallel._launch_threads()
+    layer = numba.threading_layer()
+    if layer == "workqueue":
+        LAUNCH_LOCK = threading.Lock()
+    return layer
+
+
+def _load_now() -> ModuleType | bool:
+    try:
+        from caffe2ops.kernels import cpu
+
+        cpu._load()
+        # Numba's one-time set-up (LLVM target, thread pool) happens at the first dispatch of a
+        # compiled kernel: do it here, with the float32 Clip kernels from the disk cache.
+        cpu.preload(["clip"], dtypes=(np.float32,))
+    except Exception:  # no usable Numba: every call runs the reference kernels
+        return False
+    return cpu
+
+
+def load() -> bool:
+    """Import Numba and the fast kernels now (blocks until done; idempotent, thread-safe) and
+    return whether they loaded. Without it the first calls run the reference kernels while the
+    fast ones load on a background thread."""
+    if _LOADER["module"] is None:
+        with _LOAD_LOCK:
+            if _LOADER["module"] is None:
+                _LOADER["module"] = _load_now()
+    return bool(_LOADER["module"])
+
+
+def loaded_module() -> ModuleType | None:
+    """:mod:`caffe2ops.kernels.cpu` once loaded, else None (loading starts in the background;
+    None for good if numba cannot be used)."""
+    mod = _LOADER["module"]
+    if mod is not None:
+        return mod or None
+    cpu = sys.modules.get("caffe2ops.kernels.cpu")
+    if cpu is not None and getattr(cpu, "_K", None) is not None:
+        _LOADER["module"] = cpu  # loaded directly (cpu.preload), not through load()
+        return cpu
+    if _LOADER["thread"] is None:
+        with _START_LOCK:
+            if _LOADER["thread"] is None:
+                thread = threading.Thread(target=load, name="caffe2ops-kernel-loader",
+                                          daemon=True)
+                _LOADER["thread"] = thread
+                thread.start()
+    return None
+
+
+def threading_layer() -> str | None:
+    """numba's threading layer for the kernels ("tbb" or "workqueue"), None before loading."""
+    return _LOADER["layer"]
+
+
+def _before_fork() -> None:
+    _LOAD_LOCK.acquire()  # a load in progress finishes first (the child could not finish it)
+
+
+def _after_fork_in_parent() -> None:
+    _LOAD_LOCK.release()
+
+
+def _after_fork_in_child() -> None:
+    global _LOAD_LOCK, _START_LOCK, LAUNCH_LOCK
+    _LOAD_LOCK = threading.RLock()
+    _START_LOCK = threading.Lock()
+    if isinstance(LAUNCH_LOCK, type(threading.Lock())):
+        LAUNCH_LOCK = threading.Lock()
+    _LOADER["thread"] = None  # the parent's loader thread does not exist here
+    if _LOADER["module"] is False:
+        _LOADER["module"] = None  # let the child try again
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

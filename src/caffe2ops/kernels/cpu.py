@@ -26,10 +26,12 @@ array([0. , 0. , 0.5, 0. , 3. ], dtype=float32)
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
 
 import numpy as np
 
+from caffe2ops import kernels as _kernels
 from caffe2ops.kernels import (
     STATE,
     get_max_threads,
@@ -94,11 +96,16 @@ _COSGRAD: dict = {}
 def _load() -> ModuleType:
     """Import numba and the kernel module (compiled code loads per dtype on first call)."""
     global _K, NT_MIN_BYTES
-    if _K is None:
+    if _K is not None:
+        return _K
+    with _kernels._LOAD_LOCK:  # one thread loads; a fork waits until it is done
+        if _K is not None:
+            return _K
         import numba
 
         from caffe2ops.kernels import _nb
 
+        _kernels._LOADER["layer"] = _kernels._configure_threading_layer()
         STATE.max_threads = int(numba.config.NUMBA_NUM_THREADS)  # numba's word is final
         if STATE.nt > STATE.max_threads:
             STATE.nt = STATE.max_threads
@@ -139,8 +146,22 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return v
 
 
+class _WarmUp(threading.local):
+    """Per-thread override of the size thresholds while :func:`preload` runs (None: none);
+    the module's thresholds are never modified, so concurrent warm-ups cannot leave them
+    changed."""
+
+    threads: int | None = None
+
+
+_WARM = _WarmUp()
+
+
 def _threads(n: int, minimum: int) -> int:
     """Threads for an n-element call: 1 below ``minimum``; else the configured count."""
+    forced = _WARM.threads
+    if forced is not None:
+        return forced
     if n < minimum:
         return 1
     return STATE.nt or get_num_threads()
@@ -167,13 +188,15 @@ def clip(x: np.ndarray, lo: object, hi: object, out: np.ndarray) -> np.ndarray:
         if nt == 1 and not st:
             k.clip_s(xf, lo, hi, of)
         else:
-            k.set_threads(nt)
-            k.clip_p(xf, lo, hi, of, nt, st)
+            with _kernels.LAUNCH_LOCK:
+                k.set_threads(nt)
+                k.clip_p(xf, lo, hi, of, nt, st)
     elif nt == 1:
         k.clip_s(xf, lo, hi, of)
     else:  # integers: no streaming stores
-        k.set_threads(nt)
-        k.clip_plain_p(xf, lo, hi, of, nt)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.clip_plain_p(xf, lo, hi, of, nt)
     return out
 
 
@@ -193,8 +216,9 @@ def clip_gradient(y: np.ndarray, dy: np.ndarray, lo: object, hi: object,
     if nt == 1 and not st:
         k.clip_gradient_s(yf, _flat(dy), lo, hi, _flat(out))
     else:
-        k.set_threads(nt)
-        k.clip_gradient_p(yf, _flat(dy), lo, hi, _flat(out), nt, st)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.clip_gradient_p(yf, _flat(dy), lo, hi, _flat(out), nt, st)
     return out
 
 
@@ -211,8 +235,9 @@ def thresholded_relu(x: np.ndarray, alpha: object, out: np.ndarray) -> np.ndarra
     if nt == 1 and not st:
         k.thresholded_relu_s(xf, alpha, of)
     else:
-        k.set_threads(nt)
-        k.thresholded_relu_p(xf, alpha, of, nt, st)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.thresholded_relu_p(xf, alpha, of, nt, st)
     return out
 
 
@@ -224,8 +249,9 @@ def _trelu_grad(k: ModuleType, a: np.ndarray, dy: np.ndarray, alpha: object,
     if nt == 1 and not st:
         k.thresholded_relu_gradient_s(af, _flat(dy), alpha, _flat(out))
     else:
-        k.set_threads(nt)
-        k.thresholded_relu_gradient_p(af, _flat(dy), alpha, _flat(out), nt, st)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.thresholded_relu_gradient_p(af, _flat(dy), alpha, _flat(out), nt, st)
     return out
 
 
@@ -256,8 +282,9 @@ def cos(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     if nt == 1:
         s(xf, _flat(out))
     else:
-        _K.set_threads(nt)
-        p(xf, _flat(out), nt)
+        with _kernels.LAUNCH_LOCK:
+            _K.set_threads(nt)
+            p(xf, _flat(out), nt)
     return out
 
 
@@ -273,8 +300,9 @@ def cos_gradient(x: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
     if nt == 1:
         s(xf, _flat(dy), _flat(out))
     else:
-        _K.set_threads(nt)
-        p(xf, _flat(dy), _flat(out), nt)
+        with _kernels.LAUNCH_LOCK:
+            _K.set_threads(nt)
+            p(xf, _flat(dy), _flat(out), nt)
     return out
 
 
@@ -292,8 +320,9 @@ def cosine_embedding_criterion(s: np.ndarray, label: np.ndarray, margin: object,
     if nt == 1 and not st:
         k.cec_s(sf, _flat(label), margin, _flat(out))
     else:
-        k.set_threads(nt)
-        k.cec_p(sf, _flat(label), margin, _flat(out), nt, st)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.cec_p(sf, _flat(label), margin, _flat(out), nt, st)
     return out
 
 
@@ -310,8 +339,9 @@ def cosine_embedding_criterion_gradient(s: np.ndarray, label: np.ndarray, dloss:
     if nt == 1 and not st:
         k.cec_gradient_s(sf, _flat(label), _flat(dloss), margin, _flat(out))
     else:
-        k.set_threads(nt)
-        k.cec_gradient_p(sf, _flat(label), _flat(dloss), margin, _flat(out), nt, st)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.cec_gradient_p(sf, _flat(label), _flat(dloss), margin, _flat(out), nt, st)
     return out
 
 
@@ -329,8 +359,9 @@ def cosine_similarity(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarr
     if nt == 1:
         k.cosine_similarity_s(x, y, eps, of)
     else:
-        k.set_threads(nt)
-        k.cosine_similarity_p(x, y, eps, of, nt)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.cosine_similarity_p(x, y, eps, of, nt)
     return out
 
 
@@ -347,8 +378,9 @@ def cosine_similarity_gradient(x: np.ndarray, y: np.ndarray, dz: np.ndarray, dx:
     if nt == 1:
         k.cosine_similarity_gradient_s(x, y, dzf, eps, dx, dy)
     else:
-        k.set_threads(nt)
-        k.cosine_similarity_gradient_p(x, y, dzf, eps, dx, dy, nt)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.cosine_similarity_gradient_p(x, y, dzf, eps, dx, dy, nt)
     return dx, dy
 
 
@@ -370,8 +402,9 @@ def sparse_normalize(param: np.ndarray, indices: np.ndarray, norm: object,
     if nt == 1:
         k.sparse_normalize_s(param, idx, norm, use, eps)
     else:
-        k.set_threads(nt)
-        k.sparse_normalize_p(param, idx, norm, use, eps, nt)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.sparse_normalize_p(param, idx, norm, use, eps, nt)
     return param
 
 
@@ -383,8 +416,9 @@ def sum_of_squares(x: np.ndarray) -> float:
     nt = _threads(xf.size, PAR_MIN)
     if nt == 1:
         return float(k.sum_of_squares_s(xf, k.SUMSQ_BLOCK, k.SUMSQ_LANES))
-    k.set_threads(nt)
-    return float(k.sum_of_squares_p(xf, k.SUMSQ_BLOCK, k.SUMSQ_LANES, nt))
+    with _kernels.LAUNCH_LOCK:
+        k.set_threads(nt)
+        return float(k.sum_of_squares_p(xf, k.SUMSQ_BLOCK, k.SUMSQ_LANES, nt))
 
 
 def copy(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -397,8 +431,9 @@ def copy(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     if nt == 1 and not st:
         np.copyto(out, x)
     else:
-        k.set_threads(nt)
-        k.copy_p(xf, _flat(out), nt, st)
+        with _kernels.LAUNCH_LOCK:
+            k.set_threads(nt)
+            k.copy_p(xf, _flat(out), nt, st)
     return out
 
 
@@ -438,9 +473,7 @@ def preload(names: list[str] | None = None,
     (default: all operators) for ``dtypes``; returns seconds per ``"name[dtype]"``."""
     import time
 
-    global PAR_MIN, PAR_MIN_COS, PAR_MIN_COS64, PAR_MIN_ROWS
     _load()
-    saved = PAR_MIN, PAR_MIN_COS, PAR_MIN_COS64, PAR_MIN_ROWS
     times = {}
     try:
         for dt in dtypes:
@@ -448,14 +481,14 @@ def preload(names: list[str] | None = None,
             calls = _calls(dt)
             for name in names or list(calls):
                 t0 = time.perf_counter()
-                PAR_MIN = PAR_MIN_COS = PAR_MIN_COS64 = PAR_MIN_ROWS = 1 << 62
+                _WARM.threads = 1  # the serial kernel
                 calls[name]()
                 if get_num_threads() > 1:
-                    PAR_MIN = PAR_MIN_COS = PAR_MIN_COS64 = PAR_MIN_ROWS = 0
+                    _WARM.threads = get_num_threads()  # the parallel wrapper
                     calls[name]()
                 times[f"{name}[{dt}]"] = time.perf_counter() - t0
     finally:
-        PAR_MIN, PAR_MIN_COS, PAR_MIN_COS64, PAR_MIN_ROWS = saved
+        _WARM.threads = None
     return times
 
 

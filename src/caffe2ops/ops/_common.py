@@ -5,6 +5,7 @@ Messages name the operator, the input or argument, and what was expected.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -79,13 +80,57 @@ def same_dtype(op: str, what: str, x: np.ndarray, ref_what: str, ref: np.ndarray
         )
 
 
-def float_arg(op: str, name: str, value: Any) -> float:
-    """A float argument: Python/NumPy int or float (bool refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+def number_arg(op: str, name: str, value: Any) -> int | float:
+    """A numeric argument as a Python int (exact) or float: Python/NumPy ints and floats (bools,
+    strings and arrays refused)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+            value, int | float | np.integer | np.floating):
         raise OperatorTypeError(
             f"{op}: argument '{name}' must be a float or int; got {type(value).__name__}"
         )
+    if isinstance(value, int | np.integer):
+        return int(value)
     return float(value)
+
+
+def float_arg(op: str, name: str, value: Any) -> float:
+    """A float argument: Python/NumPy int or float (bool refused). Integers beyond the float64
+    range round to ±inf, as IEEE rounding does."""
+    value = number_arg(op, name, value)
+    try:
+        return float(value)
+    except OverflowError:  # an int of more than ~309 digits
+        return math.inf if value > 0 else -math.inf
+
+
+def bool_arg(op: str, name: str, value: Any) -> bool:
+    """A boolean argument: ``True``/``False`` or ``np.bool_`` (no other truthy object)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise OperatorTypeError(
+        f"{op}: argument '{name}' must be a bool (True or False); got {type(value).__name__} "
+        f"{value!r}"
+    )
+
+
+def int_bound(dtype: np.dtype, value: int | float, upper: bool) -> Any:
+    """A bound for an integer ``dtype``, exact: a float is rounded inward (``ceil`` for a lower
+    bound, ``floor`` for an ``upper`` one), then saturated to the dtype's range; NaN means no
+    bound (the dtype's limit).
+
+    >>> int_bound(np.dtype(np.int64), 2**53 + 1, upper=True)
+    np.int64(9007199254740993)
+    >>> int_bound(np.dtype(np.int8), 1e300, upper=False), int_bound(np.dtype(np.int8), 2.5, True)
+    (np.int8(127), np.int8(2))
+    """
+    info = np.iinfo(dtype)
+    if isinstance(value, float):
+        if value != value:
+            return dtype.type(info.max if upper else info.min)
+        if math.isinf(value):
+            return dtype.type(info.max if value > 0 else info.min)
+        value = math.floor(value) if upper else math.ceil(value)
+    return dtype.type(min(max(value, info.min), info.max))
 
 
 def output(
@@ -128,10 +173,13 @@ def unaliased(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def row_indices(op: str, indices: Any, rows: int) -> np.ndarray:
-    """``indices`` (int32/int64, any shape) flattened, each checked to lie in ``[0, rows)``."""
+    """``indices`` (int32/int64, any shape) copied, flattened, each checked to lie in
+    ``[0, rows)``."""
     indices = array(op, "input indices", indices)
     require_dtype(op, "input indices", indices, INDEX_DTYPES, "int32 or int64")
-    flat = indices.reshape(-1)
+    # A private copy: what is checked here is what the kernel reads, even if another thread
+    # changes the caller's array meanwhile.
+    flat = np.array(indices, copy=True, order="C").reshape(-1)
     if flat.size:
         lo, hi = flat.min(), flat.max()
         if lo < 0 or hi >= rows:

@@ -175,7 +175,9 @@ def power_gradient(
 ):
     """Gradient of :func:`power`. With ``exponent``: ``dX = exponent·x^(exponent-1)·dY``
     (``from_output``: ``x`` holds ``Y = X^exponent`` and ``dX = exponent·Y^((exponent-1)/
-    exponent)·dY``, Caffe2's in-place formula); returns ``dX``. With an array ``e`` (and the
+    exponent)·dY``, Caffe2's in-place formula, with ``|Y|`` for an odd integer exponent so that
+    negative X get the right gradient (Caffe2: NaN); an even integer exponent cannot be
+    inverted, and the gradient maker refuses it); returns ``dX``. With an array ``e`` (and the
     forward output ``y``): returns ``(dX, dE)`` with ``dE = ln(x)·y·dY`` summed to ``e``'s shape.
 
     >>> import numpy as np
@@ -199,7 +201,11 @@ def power_gradient(
                     raise OperatorValueError(
                         f"{POW_GRAD}: the in-place gradient needs |exponent| > 1e-12; got {k}"
                     )
-                r = k * np.power(_f64(x), (k - 1) / k) * _f64(dy)
+                y64 = _f64(x)
+                if k.is_integer() and int(k) % 2:
+                    # odd k: X = sign(Y)|Y|^(1/k) and X^(k-1) = |Y|^((k-1)/k) (an even power)
+                    y64 = np.abs(y64)
+                r = k * np.power(y64, (k - 1) / k) * _f64(dy)
             else:
                 r = k * np.power(_f64(x), k - 1) * _f64(dy)
             return _store(None, r, x.dtype)

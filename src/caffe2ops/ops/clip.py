@@ -9,7 +9,6 @@ Gradient (reads the output Y, so the forward may run in place):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,28 +21,17 @@ from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, reg
 
 def bounds(op: str, dtype: np.dtype, min: Any, max: Any) -> tuple[Any, Any]:
     """``(lo, hi)`` as scalars of ``dtype``: defaults are the dtype's limits; float bounds are
-    rounded to the dtype; for integer dtypes a bound is rounded inward (ceil/floor) and saturated
-    to the dtype's range, and a NaN bound is ignored."""
+    rounded to the dtype (beyond its range: ±inf, which Clip then treats as ±max); for integer
+    dtypes a bound is exact: integers as they are, floats rounded inward (ceil/floor), then
+    saturated to the dtype's range; a NaN bound is ignored."""
     lowest, highest = c.LIMITS[dtype]
-    lo = lowest if min is None else c.float_arg(op, "min", min)
-    hi = highest if max is None else c.float_arg(op, "max", max)
     if dtype.kind == "f":
-        return c.to_float_dtype(dtype, lo), c.to_float_dtype(dtype, hi)
-    if min is not None:
-        lo = lowest if math.isnan(lo) or lo == -math.inf else lo
-        lo = dtype.type(highest) if lo > highest else dtype.type(max_(math.ceil(lo), lowest))
-    if max is not None:
-        hi = highest if math.isnan(hi) or hi == math.inf else hi
-        hi = dtype.type(lowest) if hi < lowest else dtype.type(min_(math.floor(hi), highest))
+        lo = lowest if min is None else c.to_float_dtype(dtype, c.float_arg(op, "min", min))
+        hi = highest if max is None else c.to_float_dtype(dtype, c.float_arg(op, "max", max))
+        return lo, hi
+    lo = lowest if min is None else c.int_bound(dtype, c.number_arg(op, "min", min), False)
+    hi = highest if max is None else c.int_bound(dtype, c.number_arg(op, "max", max), True)
     return lo, hi
-
-
-def max_(a, b):
-    return a if a > b else b
-
-
-def min_(a, b):
-    return a if a < b else b
 
 
 def clip_reference(x: np.ndarray, lo: Any, hi: Any, out: np.ndarray) -> np.ndarray:

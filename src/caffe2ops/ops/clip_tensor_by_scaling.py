@@ -38,7 +38,7 @@ def check_threshold(op: str, threshold: Any) -> float:
 def _scalar(op: str, what: str, v: Any) -> np.ndarray:
     """A 1-element float input (a Python int/float is accepted by the functional API)."""
     if isinstance(v, int | float) and not isinstance(v, bool):
-        v = np.float64(v)
+        v = np.float64(c.float_arg(op, what, v))  # an int beyond float64 becomes ±inf
     v = c.array(op, what, v)
     if v.dtype not in c.FLOAT_DTYPES:
         raise OperatorTypeError(f"{op}: {what} must be {c.FLOAT_TEXT}; got {v.dtype}")

@@ -82,6 +82,7 @@ def ensure_clipped(
         c.require_dtype(OP, "input param", x, c.NUMERIC_DTYPES, c.NUMERIC_TEXT)
         lo, hi = bounds(OP, x.dtype, min, max)
         y = c.output(OP, out, x.shape, x.dtype)
+        x = c.unaliased(x, y)
         kernel = fast("clip", x, y) or clip_reference
         return kernel(x, lo, hi, y)
     if not isinstance(param, np.ndarray):

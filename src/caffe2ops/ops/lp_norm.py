@@ -91,7 +91,7 @@ def lp_norm(x: Any, p: int = 2, average: bool = False, *, out: Any = None):
     """
     x = c.float_input(OP, "input X", x)
     p = check_p(OP, p)
-    average = bool(average)
+    average = c.bool_arg(OP, "average", average)
     if average and x.size == 0:
         raise OperatorValueError(f"{OP}: input X is empty, so its average norm is undefined")
     y = c.output(OP, out, (1,), x.dtype)
@@ -117,8 +117,9 @@ def lp_norm_gradient(x: Any, dn: Any, p: int = 2, average: bool = False, *, out:
             f"{GRAD}: input dN must have exactly 1 element; got {dn.size} (shape {dn.shape})"
         )
     p = check_p(GRAD, p)
+    average = c.bool_arg(GRAD, "average", average)
     dx = c.output(GRAD, out, x.shape, x.dtype)
-    return lp_norm_gradient_reference(x, dn.reshape(-1)[0], p, bool(average), dx)
+    return lp_norm_gradient_reference(x, dn.reshape(-1)[0], p, average, dx)
 
 
 def _run(op, inputs, outs):

@@ -82,7 +82,7 @@ def _sparse_normalize(op: str, param: Any, indices: Any, norm: Any, use_max_norm
     if not param.flags.writeable:
         raise OperatorValueError(f"{op}: input param is read-only (it is updated in place)")
     norm = _check_norm(op, norm)
-    use_max_norm = bool(use_max_norm)
+    use_max_norm = c.bool_arg(op, "use_max_norm", use_max_norm)
     flat = c.row_indices(op, indices, param.shape[0])
     if flat.size == 0:
         return param

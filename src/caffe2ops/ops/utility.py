@@ -6,6 +6,7 @@ import numpy as np
 
 from caffe2ops.errors import OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
+from caffe2ops.runtime.limits import check_blob_size
 from caffe2ops.runtime.schema import NO_GRADIENT, Arg, OpSchema, register
 from caffe2ops.runtime.tensor import TP_TO_DTYPE
 
@@ -42,9 +43,15 @@ def _run_fill(op, inputs, outs):
     shape = _fill_shape(op, op.args, inputs)
     if any(d < 0 for d in shape):
         raise OperatorValueError(f"ConstantFill: shape {shape} has a negative dimension")
+    check_blob_size("ConstantFill", "output", shape, dtype.itemsize)
     out = c.reusable(outs[0], shape, dtype)
     if out is None:
-        out = np.empty(shape, dtype)
+        try:
+            out = np.empty(shape, dtype)
+        except (MemoryError, ValueError) as exc:
+            raise OperatorValueError(
+                f"ConstantFill: cannot allocate the output of shape {shape} ({dtype}): {exc}"
+            ) from None
     out.fill(op.args["value"])
     return [out]
 

@@ -11,7 +11,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from caffe2ops.errors import BlobNotFoundError, OperatorError, SchemaError
-from caffe2ops.runtime.args import parse_args
+from caffe2ops.runtime.args import check_unknown, parse_args
 from caffe2ops.runtime.schema import get_schema
 
 CPU, CUDA = 0, 1
@@ -61,6 +61,7 @@ class Operator:
         self.inputs = tuple(op_def.input)
         self.outputs = tuple(op_def.output)
         self.args = parse_args(schema, op_def.type, op_def.arg)
+        check_unknown(schema, op_def)
         self.kernel = schema.kernel
         self.device = op_def.device_option.device_type if op_def.HasField("device_option") else CPU
         if self.device not in (CPU, CUDA):

@@ -11,7 +11,6 @@ from optable import assert_same
 import caffe2ops as c2
 from caffe2ops import core, workspace
 from caffe2ops.errors import OperatorValueError
-from caffe2ops.ops._common import set_max_alloc_bytes
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -149,7 +148,7 @@ def test_a_net_filler_continues_its_stream_across_runs():
 
 
 def test_allocation_limit_is_configurable_and_checked_before_allocating():
-    previous = set_max_alloc_bytes(1000)
+    previous = c2.set_max_alloc_bytes(1000)
     try:
         with pytest.raises(OperatorValueError, match="UniformFill.*shape.*limit"):
             _run_fill("UniformFill", shape=[251])
@@ -157,7 +156,7 @@ def test_allocation_limit_is_configurable_and_checked_before_allocating():
             c2.given_tensor_fill([0.0] * 300, shape=[300])
         assert _run_fill("UniformFill", shape=[250]).shape == (250,)
     finally:
-        set_max_alloc_bytes(previous)
+        c2.set_max_alloc_bytes(previous)
     assert not workspace.HasBlob("Z")
 
 

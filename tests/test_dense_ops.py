@@ -152,12 +152,12 @@ def test_allocation_limit_is_configurable_and_checked_before_allocating():
     try:
         with pytest.raises(OperatorValueError, match="UniformFill.*shape.*limit"):
             _run_fill("UniformFill", shape=[251])
+        assert not workspace.HasBlob("Y")
         with pytest.raises(OperatorValueError, match="GivenTensorFill.*limit"):
             c2.given_tensor_fill([0.0] * 300, shape=[300])
         assert _run_fill("UniformFill", shape=[250]).shape == (250,)
     finally:
-        c2.set_max_alloc_bytes(previous)
-    assert not workspace.HasBlob("Z")
+        assert c2.set_max_alloc_bytes(previous) == 1000
 
 
 def test_given_tensor_int64_values_are_exact():

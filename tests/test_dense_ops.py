@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from optable import assert_same
 
 import caffe2ops as c2
@@ -164,3 +166,15 @@ def test_given_tensor_int64_values_are_exact():
     values = [2**62 + 1, -(2**53) - 1, 7]
     y = _run_fill("GivenTensorInt64Fill", shape=[3], values=values)
     assert y.dtype == np.int64 and y.tolist() == values
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=300))
+def test_activation_kernels_match_the_reference_on_any_float32_bits(bits):
+    x = np.array(bits, np.uint32).view(np.float32)
+    dy = x[::-1].copy()
+    for name in ("relu", "sigmoid", "tanh"):
+        forward, backward = getattr(c2, name), getattr(c2, f"{name}_gradient")
+        with c2.reference_kernels():
+            y_ref, dx_ref = forward(x), backward(x, dy)
+        assert forward(x).tobytes() == y_ref.tobytes(), name
+        assert backward(x, dy).tobytes() == dx_ref.tobytes(), name

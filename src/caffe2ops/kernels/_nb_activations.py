@@ -61,7 +61,7 @@ def _eigen_exp(v):
     y = y * r2 + t
     y = y + ONE
     # 2**m built in the exponent field, as Eigen does: m = -127 gives +0, m = 128 gives +inf.
-    y = y * _float32_from_bits((int(m) + 127) << 23)
+    y = y * _float32_from_bits((np.int32(m) + np.int32(127)) << np.int32(23))
     return v if (v != v or v > y) else y
 
 

@@ -150,7 +150,7 @@ def test_a_net_filler_continues_its_stream_across_runs():
 
 
 def test_allocation_limit_is_configurable_and_checked_before_allocating():
-    previous = c2.set_max_alloc_bytes(1000)
+    previous = c2.set_max_blob_bytes(1000)
     try:
         with pytest.raises(OperatorValueError, match="UniformFill.*shape.*limit"):
             _run_fill("UniformFill", shape=[251])
@@ -159,7 +159,7 @@ def test_allocation_limit_is_configurable_and_checked_before_allocating():
             c2.given_tensor_fill([0.0] * 300, shape=[300])
         assert _run_fill("UniformFill", shape=[250]).shape == (250,)
     finally:
-        assert c2.set_max_alloc_bytes(previous) == 1000
+        assert c2.set_max_blob_bytes(previous) == 1000
 
 
 def test_given_tensor_int64_values_are_exact():

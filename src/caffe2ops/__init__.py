@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from caffe2ops.errors import OperatorError
 from caffe2ops.kernels import get_num_threads, set_num_threads
-from caffe2ops.ops._common import set_max_alloc_bytes
 from caffe2ops.ops._dispatch import reference_kernels
 from caffe2ops.ops.activations import (  # dense training operators
     relu,
@@ -77,6 +76,7 @@ from caffe2ops.ops.sparse_lengths import (
 )
 from caffe2ops.ops.sparse_normalize import sparse_normalize
 from caffe2ops.ops.thresholded_relu import thresholded_relu, thresholded_relu_gradient
+from caffe2ops.runtime.limits import set_max_blob_bytes
 
 __version__ = "0.1.0"
 
@@ -130,7 +130,7 @@ __all__ = [
     "lp_norm",
     "lp_norm_gradient",
     "reference_kernels",
-    "set_max_alloc_bytes",
+    "set_max_blob_bytes",
     "set_num_threads",
     "sparse_normalize",
     "thresholded_relu",

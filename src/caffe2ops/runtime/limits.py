@@ -7,14 +7,14 @@ memory, or ``CAFFE2OPS_MAX_BLOB_BYTES`` from the environment (read once, at impo
 
 >>> from caffe2ops.runtime import limits
 >>> old = limits.get_max_blob_bytes()
->>> limits.set_max_blob_bytes(1 << 30)
+>>> _ = limits.set_max_blob_bytes(1 << 30)
 >>> limits.check_blob_size("ConstantFill", "output", (1024, 1024), 4)
 >>> try:
 ...     limits.check_blob_size("ConstantFill", "output", (1 << 20, 1 << 20), 4)
 ... except ValueError as exc:
 ...     print(str(exc).split(" bytes,")[0])
 ConstantFill: output of shape (1048576, 1048576) would take 4398046511104
->>> limits.set_max_blob_bytes(old)
+>>> _ = limits.set_max_blob_bytes(old)
 """
 
 from __future__ import annotations
@@ -48,11 +48,12 @@ def get_max_blob_bytes() -> int:
     return _MAX[0]
 
 
-def set_max_blob_bytes(n: int) -> None:
-    """Set :func:`get_max_blob_bytes` (process-wide)."""
+def set_max_blob_bytes(n: int) -> int:
+    """Set :func:`get_max_blob_bytes` (process-wide); returns the previous limit."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise OperatorValueError(f"set_max_blob_bytes: n must be an int >= 0; got {n!r}")
-    _MAX[0] = n
+    previous, _MAX[0] = _MAX[0], n
+    return previous
 
 
 def check_blob_size(op: str, what: str, shape: Sequence[int], itemsize: int) -> None:

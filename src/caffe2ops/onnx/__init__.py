@@ -20,6 +20,7 @@ from caffe2ops.onnx.export import (
     parse_value_info,
 )
 from caffe2ops.onnx.export_ops import mapped_types
+from caffe2ops.onnx.import_ import OnnxImportError, import_model, supported_types
 
-__all__ = ["MAX_OPSET", "MIN_OPSET", "OnnxExportError", "export_model", "mapped_types",
-           "parse_value_info"]
+__all__ = ["MAX_OPSET", "MIN_OPSET", "OnnxExportError", "OnnxImportError", "export_model",
+           "import_model", "mapped_types", "parse_value_info", "supported_types"]

@@ -88,6 +88,8 @@ def clip_attributes(ctx, op, args):
     if dtype.kind != "f":
         raise ctx.unsupported(op, f"Clip of {dtype} needs opset >= 12 (Clip-6 takes floats)")
     lo, hi = bounds("Clip", dtype, args["min"], args["max"])
+    if lo > hi:  # Clip-6 refuses min > max; ours gives max then, as does min = max
+        lo = hi
     ctx.node("Clip", [op.input[0]], [op.output[0]], min=float(lo), max=float(hi))
 
 
@@ -145,8 +147,15 @@ def _binary(onnx_type: str) -> Entry:
     return entry
 
 
-for _type in ("Div", "Mul", "Add"):
+for _type in ("Div", "Mul", "Add", "Sub"):
     exporter(_type, 7)(_binary(_type))
+
+
+@exporter("Scale", 7)
+def scale(ctx, op, args):
+    dtype = ctx.dtype(op.input[0])
+    factor = _scalar(ctx, "scale", common.to_float_dtype(dtype, args["scale"]), dtype)
+    ctx.node("Mul", [op.input[0], factor], [op.output[0]])
 
 
 @exporter("Pow", 7)

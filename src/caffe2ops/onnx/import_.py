@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import onnx
+import onnx.defs
+import onnx.shape_inference
 from onnx import helper, numpy_helper
 
 from caffe2ops.errors import OperatorError
@@ -20,7 +22,17 @@ from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime.args import make_argument
 from caffe2ops.runtime.tensor import DTYPE_TO_TP
 
-MIN_OPSET, MAX_OPSET = 9, 21
+MIN_OPSET = 9
+# The ONNX operator versions read here; every one from opset 9 on differs from the one before
+# only in the types it accepts (bfloat16, integers, optional/sequence for Identity), so a model
+# of any opset from 9 to the newest listed maps. A later version must be read and added here.
+KNOWN_VERSIONS = {
+    "Clip": (6, 11, 12, 13), "ThresholdedRelu": (10, 22), "Cos": (7, 22), "Sum": (8, 13),
+    "Div": (7, 13, 14), "Mul": (7, 13, 14), "Add": (7, 13, 14), "Sub": (7, 13, 14),
+    "Pow": (7, 12, 13, 15), "Relu": (6, 13, 14), "Sigmoid": (6, 13), "Tanh": (6, 13),
+    "Gemm": (9, 11, 13), "Gather": (1, 11, 13), "Identity": (1, 13, 14, 16, 19, 21, 23, 24, 25),
+    "Constant": (9, 11, 12, 13, 19, 21, 23, 24, 25),
+}
 
 
 class OnnxImportError(OperatorError):
@@ -40,10 +52,37 @@ def importer(*onnx_types: str) -> Callable[[Importer], Importer]:
     return deco
 
 
+def _check_version(node, opset: int) -> None:
+    try:
+        since = onnx.defs.get_schema(node.op_type, opset).since_version
+    except onnx.defs.SchemaError:
+        raise OnnxImportError(f"import-onnx: ONNX has no {node.op_type} at opset {opset}") \
+            from None
+    if since not in KNOWN_VERSIONS.get(node.op_type, ()):
+        raise OnnxImportError(
+            f"import-onnx: {node.op_type}-{since} (opset {opset}) is newer than the versions "
+            f"mapped here ({', '.join(map(str, KNOWN_VERSIONS.get(node.op_type, ())))})")
+
+
+def _shapes(model) -> dict[str, tuple]:
+    """Static shapes ONNX's shape inference finds (``None`` dims for symbolic ones)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    out = {}
+    for v in [*g.input, *g.value_info, *g.output]:
+        if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape"):
+            out[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None
+                                for d in v.type.tensor_type.shape.dim)
+    for t in g.initializer:
+        out[t.name] = tuple(t.dims)
+    return out
+
+
 class ImportContext:
-    def __init__(self, opset: int, constants: dict[str, np.ndarray]) -> None:
+    def __init__(self, opset: int, constants: dict[str, np.ndarray], shapes: dict) -> None:
         self.opset = opset
         self.constants = constants
+        self.shapes = shapes
 
     def constant(self, node, i: int, what: str) -> np.ndarray | None:
         """Input ``i`` of ``node`` as a constant array; None if omitted (``""`` or absent)."""
@@ -125,10 +164,20 @@ def binary(ctx, node):
 
 @importer("Pow")
 def pow_(ctx, node):
+    """A scalar constant exponent -> argument ``exponent``; an exponent of X's shape, or of a
+    suffix of it (NumPy's trailing alignment = Caffe2's broadcast=1, axis=-1), -> input 1."""
     exponent = ctx.constants.get(node.input[1])
     if exponent is not None and exponent.size == 1:
         return [_op("Pow", node.input[:1], node.output, exponent=float(_number(exponent)))]
-    return [_op("Pow", node.input, node.output)]
+    x_shape, e_shape = ctx.shapes.get(node.input[0]), ctx.shapes.get(node.input[1])
+    if x_shape is not None and x_shape == e_shape and None not in x_shape:
+        return [_op("Pow", node.input, node.output)]
+    if x_shape and e_shape and None not in x_shape + e_shape and len(e_shape) <= len(x_shape) \
+            and tuple(x_shape[len(x_shape) - len(e_shape):]) == tuple(e_shape):
+        return [_op("Pow", node.input, node.output, broadcast=1, axis=-1)]
+    raise OnnxImportError(
+        f"import-onnx: Pow node '{node.name or node.output[0]}': exponent shape {e_shape} "
+        f"must be X's {x_shape}, a trailing part of it, or one constant element")
 
 
 @importer("Gemm")
@@ -185,10 +234,14 @@ def import_model(model: onnx.ModelProto, constant_inputs: Mapping[str, np.ndarra
     Raises :class:`OnnxImportError` naming an unsupported operator and the supported ones.
     """
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise OnnxImportError(f"import-onnx: the model's opset {opset} is outside "
-                              f"[{MIN_OPSET}, {MAX_OPSET}]")
+    if opset is None or opset < MIN_OPSET:
+        raise OnnxImportError(f"import-onnx: the model's opset {opset} is older than "
+                              f"{MIN_OPSET}, the first one read here")
     graph = model.graph
+    for value in graph.input:
+        if value.type.WhichOneof("value") != "tensor_type":
+            raise OnnxImportError(f"import-onnx: graph input '{value.name}' is a "
+                                  f"{value.type.WhichOneof('value')}, not a tensor")
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     constants.update({k: np.asarray(v) for k, v in (constant_inputs or {}).items()})
     for node in graph.node:
@@ -197,7 +250,9 @@ def import_model(model: onnx.ModelProto, constant_inputs: Mapping[str, np.ndarra
                 f"import-onnx: ONNX operator {node.op_type} (node "
                 f"'{node.name or node.output[0]}') has no mapping; supported: "
                 f"{', '.join(supported_types())}, Constant")
-    ctx = ImportContext(opset, constants)
+    for node in graph.node:
+        _check_version(node, opset)
+    ctx = ImportContext(opset, constants, _shapes(model))
     ops = []
     for node in graph.node:
         if node.op_type == "Constant":

@@ -4,16 +4,23 @@ Importing this package registers every operator.
 """
 
 from caffe2ops.ops import (  # noqa: F401
+    activations,
     arithmetic,
     clip,
     clip_tensor_by_scaling,
     cos,
     cosine_embedding_criterion,
     cosine_similarity,
+    device_copy,
     elementwise,
+    elementwise_max,
     ensure_clipped,
+    fc,
+    fillers,
+    losses,
     lp_norm,
     sparse_normalize,
     thresholded_relu,
     utility,
 )
+

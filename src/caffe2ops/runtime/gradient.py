@@ -122,6 +122,7 @@ def gradient_for_op(op_def, g_output: Sequence[str | None]) -> GradientResult:
         op.is_gradient_op = True
         if op_def.HasField("device_option"):
             op.device_option.CopyFrom(op_def.device_option)
+        op.name = ""  # Caffe2's CreateOperatorDef sets it, so it is serialized
         if op_def.HasField("engine"):
             op.engine = op_def.engine
         if copy_arguments:

@@ -182,17 +182,17 @@ def pow_(ctx, node):
 
 @importer("Gemm")
 def gemm(ctx, node):
-    """Gemm(A, B, C) with alpha = beta = 1, transA = 0 -> FC (B transposed unless transB)."""
+    """Gemm(A, B, C) with alpha = beta = 1, transA = 0, transB = 1 and C of shape [N] -> FC."""
+    c_shape = ctx.shapes.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    b_shape = ctx.shapes.get(node.input[1])
     if _attr(node, "alpha", 1.0) != 1.0 or _attr(node, "beta", 1.0) != 1.0 \
-            or _attr(node, "transA", 0) or len(node.input) < 3 or not node.input[2]:
+            or _attr(node, "transA", 0) or not _attr(node, "transB", 0) or b_shape is None \
+            or c_shape != (b_shape[0],):
         raise OnnxImportError(
             f"import-onnx: Gemm node '{node.name or node.output[0]}': only alpha=beta=1, "
-            "transA=0 with a bias C maps onto FC")
-    ops, w = [], node.input[1]
-    if not _attr(node, "transB", 0):
-        w = f"{node.input[1]}__transposed"
-        ops.append(_op("Transpose", [node.input[1]], [w]))
-    return ops + [_op("FC", [node.input[0], w, node.input[2]], node.output)]
+            f"transA=0, transB=1 with a bias C of shape [N] maps onto FC (got C {c_shape}, "
+            f"B {b_shape})")
+    return [_op("FC", node.input[:3], node.output)]
 
 
 @importer("Gather")

@@ -168,10 +168,10 @@ def _draw(args) -> int:
 
 
 def _export(args) -> int:
+    import onnx
+
     from caffe2ops import load_net
     from caffe2ops.onnx import export_model, parse_value_info
-
-    import onnx
 
     model = export_model(load_net(args.init_net), load_net(args.predict_net), opset=args.opset,
                          value_info=parse_value_info(dict(args.value_info)))
@@ -184,10 +184,10 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
+    import onnx
+
     from caffe2ops import save_net
     from caffe2ops.onnx import import_model
-
-    import onnx
 
     init_net, predict_net = import_model(onnx.load(args.model))
     save_net(init_net, args.init_net)

@@ -209,7 +209,7 @@ def plot(name: str, args: dict | None = None, x_range: tuple[float, float] | Non
     bottom.set_xlabel(c.x_name)
     for axis in (top, bottom):
         axis.grid(True, alpha=0.3)
-        for at, label in c.kinks:
+        for at, _label in c.kinks:
             axis.axvline(at, color="tab:red", linestyle="--", linewidth=0.8)
     for at, label in c.kinks:
         top.annotate(label, (at, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),

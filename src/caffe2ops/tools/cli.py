@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers = {"plot": _plot, "run": _run, "draw": _draw, "export-onnx": _export,
                     "import-onnx": _import}
         return handlers[command](args)
-    except (CommandError, OperatorError, OSError, ValueError) as exc:
+    except (CommandError, OperatorError, OSError, ValueError, ImportError) as exc:
         message = str(exc)
         prefix = f"{command}: "
         print(f"caffe2ops: error: {message if message.startswith(prefix) else prefix + message}",

@@ -38,11 +38,16 @@ class Example:
     inputs: dict[str, np.ndarray]
     args: dict = field(default_factory=dict)
     outputs: list[str] | None = None
+    before: list[tuple[str, list[str], list[str]]] = field(default_factory=list)  # ops run first
 
 
 def _f32(values) -> np.ndarray:
     return np.array(values, dtype=np.float32)
 
+
+_INDICES, _LENGTHS = np.array([0, 1, 1], np.int64), np.array([1, 2], np.int32)
+_TABLE = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+_ROWS = np.array([0, 2], np.int64)
 
 # Operators whose inputs the generic example (every input a small float32 matrix) does not fit.
 EXAMPLES: dict[str, Example] = {
@@ -72,8 +77,53 @@ EXAMPLES: dict[str, Example] = {
                    "b": _f32([0.0, 1.0])}),
     "Gather": Example({"DATA": _VALUES, "INDICES": np.array([1, 0, 1], np.int64)}),
     "GivenTensorFill": Example({}, {"values": [1.0, 2.0, 3.0, 4.0], "shape": [2, 2]}),
-    "SparseLengthsSum": Example({"DATA": _VALUES, "INDICES": np.array([0, 1, 1], np.int64),
-                                 "LENGTHS": np.array([1, 2], np.int32)}),
+    "SparseLengthsSum": Example({"DATA": _VALUES, "INDICES": _INDICES, "LENGTHS": _LENGTHS}),
+    "SparseLengthsMean": Example({"DATA": _VALUES, "INDICES": _INDICES, "LENGTHS": _LENGTHS}),
+    "SparseLengthsWeightedSum": Example({"DATA": _VALUES, "SCALARS": _f32([1.0, 0.5, 2.0]),
+                                         "INDICES": _INDICES, "LENGTHS": _LENGTHS}),
+    "SparseLengthsIndicesInGradientSumGradient": Example(
+        {"dY": _POSITIVE, "LENGTHS": _LENGTHS, "INDICES": _INDICES}),
+    "SparseLengthsIndicesInGradientMeanGradient": Example(
+        {"dY": _POSITIVE, "LENGTHS": _LENGTHS, "INDICES": _INDICES}),
+    "SparseLengthsIndicesInGradientWeightedSumGradient": Example(
+        {"SCALARS": _f32([1.0, 0.5, 2.0]), "dY": _POSITIVE, "LENGTHS": _LENGTHS,
+         "INDICES": _INDICES}),
+    "SparseLengthsIndicesInGradientWeightedSumWithMainInputGradient": Example(
+        {"SCALARS": _f32([1.0, 0.5, 2.0]), "dY": _POSITIVE, "LENGTHS": _LENGTHS,
+         "DATA": _VALUES, "INDICES": _INDICES}),
+    "SparseToDense": Example({"INDICES": np.array([0, 2], np.int64), "VALUES": _VALUES}),
+    "Adagrad": Example({"param": _VALUES, "moment": _POSITIVE, "grad": _POSITIVE,
+                        "lr": _f32([0.1])}, {}, ["param", "moment"]),
+    "Adam": Example({"param": _VALUES, "moment_1": _POSITIVE, "moment_2": _POSITIVE,
+                     "grad": _POSITIVE, "lr": _f32([0.1]), "iter": np.array([0], np.int64)},
+                    {}, ["param", "moment_1", "moment_2"]),
+    "SparseAdagrad": Example({"param": _TABLE, "moment": np.ones_like(_TABLE),
+                              "indices": _ROWS, "grad": _TABLE[:2], "lr": _f32([0.1])}),
+    "RowWiseSparseAdagrad": Example({"param": _TABLE, "moment": _f32([1.0, 1.0, 1.0]),
+                                     "indices": _ROWS, "grad": _TABLE[:2], "lr": _f32([0.1])}),
+    "SparseAdam": Example({"param": _TABLE, "moment_1": np.zeros_like(_TABLE),
+                           "moment_2": np.zeros_like(_TABLE), "indices": _ROWS,
+                           "grad": _TABLE[:2], "lr": _f32([0.1]),
+                           "iter": np.array([0], np.int64)}),
+    "ScatterWeightedSum": Example({"X_0": _TABLE, "Weight_0": _f32([1.0]), "INDICES": _ROWS,
+                                   "X_1": _TABLE[:2], "Weight_1": _f32([0.5])}),
+    "WeightedSum": Example({"X0": _VALUES, "w0": _f32([0.5]), "X1": _POSITIVE,
+                            "w1": _f32([2.0])}),
+    "WeightedSumGradient": Example({"dY": _POSITIVE, "X0": _VALUES, "w0": _f32([0.5])}),
+    "Iter": Example({"iter": np.array([0], np.int64)}),
+    "AtomicIter": Example({"iter": np.array([0], np.int64)}, {}, ["iter"],
+                          [("CreateMutex", [], ["mutex"])]),
+    "LearningRate": Example({"input": np.array([5], np.int64)},
+                            {"base_lr": -0.1, "policy": "step", "stepsize": 2, "gamma": 0.5}),
+    "FCGradient": Example({"X": _VALUES, "W": _POSITIVE, "dY": _f32([[1.0, 1.0], [1.0, 1.0]])}),
+    "AveragedLossGradient": Example({"X": _VALUES, "dSum": _f32([1.0])}),
+    "SumElementsGradient": Example({"X": _VALUES, "dSum": _f32([1.0])}),
+    "SquaredL2DistanceGradient": Example({"X": _VALUES, "Y": _POSITIVE,
+                                          "dDistance": _f32([1.0, 1.0])}),
+    "GivenTensorIntFill": Example({}, {"values": [1, 2, 3], "shape": [3]}),
+    "GivenTensorInt64Fill": Example({}, {"values": [1, 2, 3], "shape": [3]}),
+    "GivenTensorBoolFill": Example({}, {"values": [1, 0, 1], "shape": [3]}),
+    "UniformFill": Example({}, {"shape": [2, 3], "min": -1.0, "max": 1.0}),
 }
 _ARGS: dict[str, dict] = {"Clip": {"min": -1.0, "max": 1.0}, "ClipGradient": {"min": -1.0,
                           "max": 1.0}, "ThresholdedRelu": {"alpha": 0.5}}
@@ -93,17 +143,32 @@ def _literal(a: np.ndarray) -> str:
     return f"np.array({a.tolist()!r}, dtype=np.{a.dtype.name})"
 
 
+def _outputs(schema: OpSchema, ex: Example) -> list[str]:
+    """The example's outputs: given, else the schema's, in place where the schema enforces it."""
+    if ex.outputs:
+        return ex.outputs
+    names = list(ex.inputs)
+    outputs = [schema.output_name(j) for j in range(schema.num_outputs[0])]
+    for i, j in schema.enforce_inplace:
+        if i < len(names) and j < len(outputs):
+            outputs[j] = names[i]
+    return outputs
+
+
 def example_code(name: str) -> str:
     """Python source that runs the example of ``name`` and prints its outputs."""
     schema = get_schema(name)
     ex = example_for(schema, name)
-    outputs = ex.outputs or [schema.output_name(j) for j in range(schema.num_outputs[0])]
+    outputs = _outputs(schema, ex)
     lines = ["import numpy as np", "from caffe2ops import core, workspace", ""]
     lines += [f"workspace.FeedBlob({k!r}, {_literal(v)})" for k, v in ex.inputs.items()]
+    lines += [f"workspace.RunOperatorOnce(core.CreateOperator({t!r}, {i!r}, {o!r}))"
+              for t, i, o in ex.before]
+    inputs = [*[b for _, _, outs in ex.before for b in outs], *ex.inputs]
     args = "".join(f", {k}={v!r}" for k, v in ex.args.items())
     if name.endswith("Fill") and not name.startswith(("Given", "Constant")):
         args += ", device_option=core.DeviceOption(0, random_seed=1)"  # the same numbers
-    lines.append(f"op = core.CreateOperator({name!r}, {list(ex.inputs)!r}, {outputs!r}{args})")
+    lines.append(f"op = core.CreateOperator({name!r}, {inputs!r}, {outputs!r}{args})")
     lines.append("workspace.RunOperatorOnce(op)")
     lines += [f"print({o!r}, workspace.FetchBlob({o!r}))" for o in outputs]
     return "\n".join(lines)
@@ -134,8 +199,9 @@ def run_example(name: str) -> str:
 
 def _sample_def(schema: OpSchema, name: str):
     ex = example_for(schema, name)
-    outputs = ex.outputs or [schema.output_name(j) for j in range(schema.num_outputs[0])]
-    return core.CreateOperator(name, list(ex.inputs), outputs, **ex.args)
+    outputs = _outputs(schema, ex)
+    inputs = [*[b for _, _, outs in ex.before for b in outs], *ex.inputs]
+    return core.CreateOperator(name, inputs, outputs, **ex.args)
 
 
 def gradient_text(name: str) -> str:

@@ -279,3 +279,64 @@ def test_missing_value_info_and_bad_opset_are_clear_errors():
         export_model(None, net.Proto(), opset=7, value_info={"X": (np.dtype(F32), (2,))})
     with pytest.raises(OnnxExportError, match="NAME=dtype:shape"):
         parse_value_info({"X": "float32"})
+
+
+@pytest.mark.skipif(not all(has_schema(t) for t in ("FC", "Relu", "Tanh", "XavierFill")),
+                    reason="needs the dense training operators")
+def test_a_brew_model_after_training_steps_exports_and_onnxruntime_agrees():
+    """A ModelHelper/brew MLP, trained a few SGD steps in our runtime, exported with its
+    trained parameters as initializers: onnxruntime gives our predictions."""
+    from caffe2ops import brew, model_helper, optimizer
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 5)).astype(F32)
+    target = np.tanh(x @ rng.standard_normal((5, 2))).astype(F32)
+    previous = workspace.CurrentWorkspace()
+    workspace.SwitchWorkspace("test_onnx_export_train", True)
+    workspace.ResetWorkspace()
+    try:
+        model = model_helper.ModelHelper(name="mlp")
+        hidden = brew.fc(model, "data", "hidden", dim_in=5, dim_out=8)
+        hidden = brew.relu(model, hidden, "hidden_relu")
+        pred = brew.fc(model, hidden, "pred_fc", dim_in=8, dim_out=2)
+        pred = brew.tanh(model, pred, "pred")
+        dist = model.net.SquaredL2Distance([pred, "target"], "dist")
+        loss = model.net.AveragedLoss(dist, "loss")
+        model.AddGradientOperators([loss])
+        optimizer.build_sgd(model, base_learning_rate=0.1)
+        workspace.FeedBlob("data", x)
+        workspace.FeedBlob("target", target)
+        workspace.RunNetOnce(model.param_init_net)
+        workspace.CreateNet(model.net)
+        losses = []
+        for _ in range(5):
+            workspace.RunNet(model.net)
+            losses.append(float(workspace.FetchBlob("loss")))
+        params = {str(p): workspace.FetchBlob(str(p)) for p in model.params}
+    finally:
+        workspace.ResetWorkspace()
+        workspace.SwitchWorkspace(previous)
+    assert losses[-1] < losses[0]
+    init = core.Net("trained_init")
+    for name, value in params.items():
+        init.GivenTensorFill([], [name], values=value.ravel().tolist(), shape=list(value.shape))
+    predict = core.Net("mlp_predict")
+    forward = [op for op in model.net.Proto().op if op.type in ("FC", "Relu", "Tanh")]
+    predict.Proto().op.extend(forward)
+    predict.Proto().external_output.append("pred")
+    model_proto = export_model(init.Proto(), predict.Proto(), opset=13,
+                               value_info={"data": (np.dtype(F32), x.shape)})
+    onnx.checker.check_model(model_proto, full_check=True)
+    assert [n.op_type for n in model_proto.graph.node] == ["Gemm", "Relu", "Gemm", "Tanh"]
+    # Our prediction with the trained parameters (the last step's "pred" predates its update).
+    workspace.SwitchWorkspace("test_onnx_export_train", True)
+    try:
+        workspace.RunNetOnce(init.Proto())
+        workspace.FeedBlob("data", x)
+        workspace.RunNetOnce(predict.Proto())
+        ours = workspace.FetchBlob("pred")
+    finally:
+        workspace.ResetWorkspace()
+        workspace.SwitchWorkspace(previous)
+    np.testing.assert_allclose(_ort(model_proto, {"data": x})["pred"], ours, rtol=1e-5,
+                               atol=1e-6)

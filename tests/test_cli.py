@@ -158,7 +158,14 @@ def test_export_and_import_onnx_commands(tmp_path, capsys):
     assert "--value-info X=" in capsys.readouterr().err
 
 
-def test_check_and_one_real_subprocess():
+@pytest.mark.parametrize("command", ["check", "demo"])
+def test_check_runs_the_gradient_check_tour(command, capsys):
+    assert main([command]) == 0
+    out = capsys.readouterr().out
+    assert "ClipGradient" in out and out.rstrip().endswith("0 failed")
+
+
+def test_one_real_subprocess():
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
     proc = subprocess.run([sys.executable, "-m", "caffe2ops.tools.cli", "describe", "Cos"],
                           capture_output=True, text=True, env=env, timeout=120, check=False)

@@ -261,7 +261,7 @@ def first_sentence(doc: str) -> str:
     'Clip x to [min, max]: y = x.'
     """
     text = plain(" ".join(doc.split()))
-    return text.split(". ")[0].rstrip(".") + "."
+    return text.split(". ")[0].rstrip(".:") + "."
 
 
 def plain(text: str) -> str:
@@ -321,6 +321,11 @@ def list_ops(name: str | None = None) -> str:
     return "\n".join(out)
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (a ``|`` would end the cell)."""
+    return text.replace("|", "\\|")
+
+
 def markdown_all() -> str:
     """``docs/operators.md``: every registered operator described from its schema."""
     names = registered_types()
@@ -333,7 +338,8 @@ def markdown_all() -> str:
         "| operator | summary |",
         "|---|---|",
     ]
-    parts += [f"| [{n}](#{n.lower()}) | {first_sentence(get_schema(n).doc)} |" for n in names]
+    parts += [f"| [{n}](#{n.lower()}) | {_cell(first_sentence(get_schema(n).doc))} |"
+              for n in names]
     for n in names:
         schema = get_schema(n)
         parts += ["", f"## {n}", ""]
@@ -348,7 +354,7 @@ def markdown_all() -> str:
             parts += ["", "| argument | type | default | meaning |", "|---|---|---|---|"]
             for a in schema.args:
                 default = "absent" if a.default is None else f"`{a.default!r}`"
-                parts.append(f"| `{a.name}` | {a.kind} | {default} | {plain(a.doc)} |")
+                parts.append(f"| `{a.name}` | {a.kind} | {default} | {_cell(plain(a.doc))} |")
         try:
             printed = run_example(n)
         except OperatorError as exc:

@@ -132,6 +132,9 @@ def find_kinks(x: np.ndarray, y: np.ndarray, dy: np.ndarray, named: dict[str, fl
     >>> x = np.linspace(-2, 2, 401)
     >>> find_kinks(x, np.abs(x), np.sign(x), {})
     [(0.0, 'kink')]
+    >>> x = np.linspace(-1, 1, 4)  # 0 falls between two samples
+    >>> find_kinks(x, np.maximum(x, 0), (x > 0).astype(float), {})
+    [(0.0, 'kink')]
     """
     h = float(x[1] - x[0])
     span = float(np.nanmax(dy) - np.nanmin(dy)) if np.isfinite(dy).any() else 0.0
@@ -140,12 +143,15 @@ def find_kinks(x: np.ndarray, y: np.ndarray, dy: np.ndarray, named: dict[str, fl
     jumps_y = np.abs(np.diff(y)) > 10 * h * max(1.0, slope)
     found: list[tuple[float, str]] = []
     for i in np.flatnonzero(jumps_d | jumps_y):
-        at = float(x[i] + x[i + 1]) / 2
+        lo, hi = float(x[i]), float(x[i + 1])
+        at = (lo + hi) / 2
         label = "jump" if jumps_y[i] else "kink"
         for arg, value in named.items():
             if abs(value - at) <= h:
                 at, label = value, f"{arg} = {value:g}"
                 break
+        else:  # the roundest number between the two samples (0 for Relu)
+            at = next(r for r in (round(at, d) for d in range(13)) if lo <= r <= hi)
         if not found or abs(found[-1][0] - at) > 1.5 * h:
             found.append((round(at, 12), label))
     return found

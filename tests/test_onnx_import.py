@@ -158,3 +158,25 @@ def test_export_then_import_round_trip_with_initializers():
     assert [op.type for op in predict_net.op] == ["Clip", "Div", "FC"]
     want = (np.clip(x, -0.5, 0.5) / 2).sum(axis=1, keepdims=True) + 0.5
     np.testing.assert_allclose(got, np.repeat(want, 4, axis=1), rtol=1e-6)
+
+
+def test_constant_nodes_and_initializers_become_arguments_and_fillers():
+    helper = onnx.helper
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4])
+    nodes = [helper.make_node("Constant", [], ["lo"], value_float=-0.5),
+             helper.make_node("Clip", ["x", "lo", "hi"], ["c"]),
+             helper.make_node("Mul", ["c", "w"], ["y"])]
+    w = onnx.numpy_helper.from_array(np.array([1.0, 2.0, 3.0, 4.0], np.float32), "w")
+    hi = onnx.numpy_helper.from_array(np.array(0.5, np.float32), "hi")
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w, hi])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    init_net, predict_net = import_model(model)
+    assert [op.type for op in predict_net.op] == ["Clip", "Mul"]
+    assert {a.name: a.f for a in predict_net.op[0].arg} == {"min": -0.5, "max": 0.5}
+    assert [(op.type, list(op.output)) for op in init_net.op] == [("GivenTensorFill", ["w"])]
+    value = np.array([-2.0, 0.25, 0.4, 3.0], np.float32)
+    got = _run_ours(init_net, predict_net, {"x": value})["y"]
+    theirs = ort.InferenceSession(model.SerializeToString(),
+                                  providers=["CPUExecutionProvider"]).run(None, {"x": value})[0]
+    np.testing.assert_array_equal(got, theirs)

@@ -252,6 +252,17 @@ def _fresh(prefix: str) -> str:
     return f"{prefix}_{next(_net_counter)}"
 
 
+def _fetch_gradient(grad, x: np.ndarray) -> np.ndarray:
+    """A gradient blob, or a sparse ``GradientSlice`` made dense (rows added at the indices)."""
+    if isinstance(grad, core.GradientSlice):
+        idx = workspace.FetchBlob(str(grad.indices)).reshape(-1)
+        values = workspace.FetchBlob(str(grad.values))
+        dense = np.zeros_like(x)
+        np.add.at(dense, idx, values.reshape((idx.size, *x.shape[1:])))
+        return dense
+    return workspace.FetchBlob(str(grad))
+
+
 def gradient_check(
     op_type: str,
     input_names: Sequence[str],
@@ -285,7 +296,7 @@ def gradient_check(
     for i in check:
         assert input_names[i] in grad_map, f"{op_type}: no gradient for {input_names[i]}"
     workspace.RunNetOnce(net)
-    analytic = {i: workspace.FetchBlob(str(grad_map[input_names[i]])) for i in check}
+    analytic = {i: _fetch_gradient(grad_map[input_names[i]], inputs[i]) for i in check}
 
     def loss() -> float:
         workspace.RunNetOnce(forward)
@@ -1308,3 +1319,18 @@ TABLE: list[OpEntry] = [
 ]
 
 BY_NAME = {e.op: e for e in TABLE}
+
+from optable_arith import ENTRIES as _ARITH  # noqa: E402
+
+TABLE += _ARITH
+BY_NAME.update({e.op: e for e in _ARITH})
+
+from optable_dense import ENTRIES as _DENSE  # noqa: E402
+
+TABLE += _DENSE
+BY_NAME.update({e.op: e for e in _DENSE})
+
+from optable_sparse import ENTRIES as _SPARSE  # noqa: E402
+
+TABLE += _SPARSE
+BY_NAME.update({e.op: e for e in _SPARSE})

@@ -500,6 +500,14 @@ def test_div_gradient_in_place():
     assert_bits_equal(workspace.FetchBlob(str(grads["B"])), -(a / b) / b)
 
 
+def test_integer_div_truncates_and_refuses_zero_divisors():
+    a, b = np.array([7, -7, 7, -7], np.int32), np.array([2, 2, -2, -2], np.int32)
+    (c,) = run_op("Div", {"A": a, "B": b}, ["C"])
+    assert_bits_equal(c, np.array([3, -3, -3, 3], np.int32))  # C's division, as Caffe2
+    with pytest.raises(ValueError, match="Div: input B holds 0: integer division by zero"):
+        run_op("Div", {"A": a, "B": np.array([1, 0, 1, 1], np.int32)}, ["C"])
+
+
 def test_div_gradient_legacy_three_inputs():
     """DivGradient(B, C, dC), Caffe2's legacy input order; A has C's shape."""
     b, c_out, dc = np.array([2.0, 4.0]), np.array([3.0, 0.5]), np.array([1.0, -2.0])

@@ -128,3 +128,29 @@ def test_load_net_rejects_what_is_neither(tmp_path):
         caffe2ops.load_net(text)
     with pytest.raises(TypeError, match="NetDef or core.Net"):
         caffe2ops.save_net("not a net", tmp_path / "x.pb")
+
+
+@requires_ops("FC", "Relu", "XavierFill", "AveragedLoss")
+def test_extract_predictor_net_keeps_the_forward_ops_and_lists_the_params():
+    workspace.ResetWorkspace()
+    model = model_helper.ModelHelper(name="extract_fc")
+    hidden = brew.fc(model, "data", "hidden", dim_in=3, dim_out=2)
+    out = brew.relu(model, hidden, "out")
+    model.AddGradientOperators([model.net.AveragedLoss(out, "loss")])
+    predict_net, params = model_helper.ExtractPredictorNet(
+        model.net.Proto(), ["data"], [out], renames={"out": "prediction"})
+    proto = predict_net.Proto()
+    assert predict_net.Name() == "extract_fc_predict"
+    assert [op.type for op in proto.op] == ["FC", "Relu"]
+    assert list(proto.op[1].output) == ["prediction"]
+    assert list(proto.external_input) == ["data", "hidden_w", "hidden_b"]
+    assert list(proto.external_output) == ["prediction"] and params == ["hidden_w", "hidden_b"]
+    data = np.ones((2, 3), np.float32)
+    workspace.FeedBlob("data", data)
+    workspace.RunNetOnce(model.param_init_net)
+    init_net, _ = mobile_exporter.Export(workspace, predict_net, params)
+    (prediction,) = workspace.Predictor(init_net, proto).run([data])
+    w, b = workspace.FetchBlob("hidden_w"), workspace.FetchBlob("hidden_b")
+    np.testing.assert_allclose(prediction, np.maximum(data @ w.T + b, 0), rtol=1e-6)
+    with pytest.raises(Exception, match="No ops with input"):
+        model_helper.ExtractPredictorNet(model.net.Proto(), ["nothing"], [out])

@@ -23,7 +23,7 @@ FIELDS = {
     "Argument": {"name": 1, "f": 2, "i": 3, "s": 4, "floats": 5, "ints": 6, "strings": 7,
                  "n": 8, "nets": 9},
     "DeviceOption": {"device_type": 1, "device_id": 2, "random_seed": 3, "node_name": 4,
-                     "numa_node_id": 5},
+                     "numa_node_id": 5, "extra_info": 6},
     "OperatorDef": {"input": 1, "output": 2, "name": 3, "type": 4, "arg": 5, "device_option": 6,
                     "engine": 7, "control_input": 8, "is_gradient_op": 9, "debug_info": 10},
     "NetDef": {"name": 1, "op": 2, "type": 3, "num_workers": 4, "device_option": 5, "arg": 6,

@@ -254,3 +254,74 @@ class ModelHelper:
 
     def __dir__(self) -> list[str]:
         return sorted(set(dir(type(self))) | set(self.__dict__) | KNOWN_WORKING_OPS)
+
+
+def ExtractPredictorNet(net_proto, input_blobs, output_blobs, device=None,  # noqa: N802
+                        renames=None, disabled_inputs=None):
+    """``(predict_net, params)``: the operators of ``net_proto`` between the first that reads
+    one of ``input_blobs`` and the last that writes one of ``output_blobs`` whose inputs are all
+    available (gradient and input-reading operators drop out), as a ``core.Net`` named
+    ``<name>_predict``, and the external inputs that are not ``input_blobs`` (the parameters).
+
+    ``device`` sets every kept operator's device; ``renames`` maps blob names; operators reading
+    ``disabled_inputs`` are left out. An operator with ``is_test=0`` raises (a training net).
+    Caffe2 builds the external input and output lists from sets, in no fixed order; here they
+    keep the order in which the operators first use the blobs.
+
+    >>> from caffe2ops import core
+    >>> net = core.Net("extract_example")
+    >>> _ = net.Clip(["x"], ["y"], min=0.0)
+    >>> _ = net.Cos(["y"], ["z"])
+    >>> _ = net.AddGradientOperators(["z"])
+    >>> predict, params = ExtractPredictorNet(net.Proto(), ["x"], ["z"])
+    >>> [op.type for op in predict.Proto().op], list(predict.Proto().external_output), params
+    (['Clip', 'Cos'], ['z'], [])
+    """
+    predict_net = core.Net(net_proto.name + "_predict")
+    proto = predict_net.Proto()
+    renames = renames or {}
+    orig_inputs, orig_outputs = set(net_proto.external_input), set(net_proto.external_output)
+    inputs = [str(b) for b in input_blobs]
+    outputs = {str(b) for b in output_blobs}
+    known = orig_inputs | set(inputs)
+    if disabled_inputs is not None:
+        known -= set(disabled_inputs)
+    ops = list(net_proto.op)
+    starts = [j for j, op in enumerate(ops)
+              if set(inputs) & set(op.input) and op.type != "StopGradient"]
+    if not starts:
+        raise Exception(f"No ops with input={set(inputs)}")
+    ends = [j for j, op in enumerate(ops) if outputs & set(op.output)]
+    if not ends:
+        raise Exception(f"No ops with output={outputs}")
+    external_inputs = list(dict.fromkeys(inputs))
+    external_outputs = list(dict.fromkeys(str(b) for b in output_blobs))
+    for op in ops[min(starts):max(ends) + 1]:
+        if not known.issuperset(op.input):
+            continue
+        for arg in op.arg:
+            if arg.name == "is_test" and arg.i == 0:
+                raise Exception(
+                    "An operator had is_test=0, did you try to extract a predictor from a train "
+                    f"model (instead of test model)? Op was: {op}"
+                )
+        kept = proto.op.add()
+        kept.CopyFrom(op)
+        if device is not None:
+            kept.device_option.device_type = device.device_type
+            kept.device_option.device_id = device.device_id
+        known.update(op.output)
+        external_inputs += [b for b in op.input if b in orig_inputs and b not in external_inputs]
+        external_outputs += [b for b in op.output
+                             if b in orig_outputs and b not in external_outputs]
+
+    def renamed(names):
+        return [renames.get(b, b) for b in names]
+
+    proto.external_input.extend(renamed(external_inputs))
+    proto.external_output.extend(renamed(external_outputs))
+    for op in proto.op:
+        op.input[:] = renamed(op.input)
+        op.output[:] = renamed(op.output)
+    renamed_inputs = set(renamed(inputs))
+    return predict_net, [b for b in proto.external_input if b not in renamed_inputs]

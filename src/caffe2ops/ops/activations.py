@@ -99,9 +99,11 @@ def relu_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 def sigmoid_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         if x.dtype == F32:
-            e = eigen_exp_float32(-x)
+            e = eigen_exp_float32(np.negative(x.reshape(-1)))
             e += _f(1)
-            return np.divide(_f(1), e, out=out)
+            np.divide(_f(1), e, out=e)
+            np.copyto(out, e.reshape(x.shape))
+            return out
         v = x.astype(np.float64)
         np.copyto(out, 1.0 / (1.0 + np.exp(-v)), casting="same_kind")
     return out
@@ -109,7 +111,7 @@ def sigmoid_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def tanh_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     if x.dtype == F32:
-        np.copyto(out, _tanh_float32(x))
+        np.copyto(out, _tanh_float32(x.reshape(-1)).reshape(x.shape))
         return out
     np.copyto(out, np.tanh(x.astype(np.float64)), casting="same_kind")
     return out

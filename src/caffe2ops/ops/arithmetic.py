@@ -5,10 +5,13 @@
 X's shape, or with ``broadcast=1`` a 1-element E or Caffe2's legacy broadcast (E's shape
 matches X's dimensions starting at ``axis``; ``axis=-1`` aligns the trailing dimensions).
 ``Div(A, B)``: ``C = A/B`` with NumPy broadcasting, or Caffe2's legacy broadcast with
-``broadcast=1``. Powers are computed in float64 and rounded once; divisions in the dtype
-(IEEE: ``x/0 = ±inf``, ``0/0 = NaN``). Gradients: ``PowGradient`` gives
-``dX = e·X^(e-1)·dY`` (and ``dE = ln(X)·Y·dY`` summed to E's shape); ``DivGradient`` gives
-``dA = dC/B`` and ``dB = -dC·C/B``, each summed over broadcast dimensions.
+``broadcast=1``. Powers are C's ``pow`` in float64, rounded once; divisions in the dtype
+(IEEE: ``x/0 = ±inf``, ``0/0 = NaN``). Gradients, as Caffe2 defines them: Pow's is a sequence of
+operators (``Pow, Mul, Scale``; with an exponent input ``ConstantFill, Sub, Pow, Mul, Log,
+SumReduceLike``), see :func:`_pow_gradient_maker`; ``DivGradient(dC, A, B, C)`` (or the legacy
+``(B, C, dC)``) gives ``dA = dC/B`` and ``dB = (-dC)·C/B``, accumulated over broadcast
+dimensions as Caffe2 does. ``PowGradient`` (ours, no longer emitted by the gradient maker) gives
+``dX = e·X^(e-1)·dY`` and ``dE = ln(X)·Y·dY`` in one op.
 """
 
 from __future__ import annotations
@@ -160,7 +163,9 @@ def power(
         ev = _f64(_exponent_view(POW, x, e, bool(broadcast), int(axis)))
     y = c.output(POW, out, x.shape, x.dtype)
     with np.errstate(all="ignore"):
-        r = np.power(_f64(x), ev)
+        # A full-shape exponent array keeps NumPy off its scalar fast paths (x^0.5 as sqrt gives
+        # sqrt(-inf) = NaN and sqrt(-0) = -0); C's pow, as Caffe2 uses, gives +inf and +0.
+        r = np.power(_f64(x), np.full(x.shape, ev))
     return _store(y, r, x.dtype)
 
 
@@ -257,8 +262,7 @@ def _pow_gradient_maker(ctx):
     forward arguments are not copied). In place, Caffe2 applies ``Pow(Y, (e-1)/e)``, which loses
     X's sign (``Copy(X)->B; Pow(B)->B`` with X=[-2, 3], e=2 gave dX=[4, 6]): the def is
     Caffe2's, but it reads X as the forward op saw it, so the backward pass raises instead. With
-    an exponent input: ``PowGradient(X, E, Y, dY) -> (dX, dE)`` (ours; Caffe2 emits a sequence of
-    ConstantFill, Sub, Pow, Mul, Log and SumReduceLike)."""
+    an exponent input: :func:`_pow_tensor_gradient`."""
     d = ctx.def_
     if any(arg.name == "exponent" for arg in d.arg):
         e = np.float32(ctx.arg("exponent"))
@@ -275,9 +279,41 @@ def _pow_gradient_maker(ctx):
         return [ctx.op(POW, [x], [dx], exponent=float(power_e)),
                 ctx.op("Mul", [dx, ctx.GO(0)], [dx]),
                 ctx.op("Scale", [dx], [dx], scale=float(e))]
-    grad = ctx.op(POW_GRAD, [ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)], [ctx.GI(0), ctx.GI(1)])
-    grad.arg.extend(d.arg)
-    return [grad]
+    return _pow_tensor_gradient(ctx)
+
+
+def _pow_tensor_gradient(ctx):
+    """Caffe2's sequence for ``Pow(X, E) -> Y``: ``E-1`` by ConstantFill and Sub; ``dX =
+    Pow(X, E-1)·dY·E``; ``dE = Log(X)·Y·dY``, summed to E's shape by SumReduceLike when the
+    forward op has a ``broadcast`` argument (whose legacy-broadcast arguments the ops carry)."""
+    d = ctx.def_
+    if d.input[0] == d.output[0] or d.input[1] == d.output[0]:
+        raise OperatorError(
+            f"{POW}: the gradient cannot be computed if Pow with an exponent input runs in place "
+            f"(output '{d.output[0]}' overwrites an input), as in Caffe2"
+        )
+    x, e, y, dy = ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)
+    dx, de = ctx.GI(0), ctx.GI(1)
+    pre = f"{de}_autogen_pre_red"
+    legacy = any(arg.name == "broadcast" for arg in d.arg)
+    extra = {}
+    if legacy:
+        extra = {"broadcast": int(ctx.arg("broadcast")), "axis": int(ctx.arg("axis")),
+                 "axis_str": ctx.arg("axis_str"), "order": ctx.arg("order")}
+    ops = [ctx.op("ConstantFill", [e], [de], value=1.0),
+           ctx.op("Sub", [e, de], [de]),
+           ctx.op(POW, [x, de], [dx], **extra),
+           ctx.op("Mul", [dx, dy], [dx]),
+           ctx.op("Mul", [dx, e], [dx], **extra),
+           ctx.op("Log", [x], [pre]),
+           ctx.op("Mul", [pre, y], [pre])]
+    if legacy:
+        reduce_args = {k: extra[k] for k in ("axis", "axis_str", "order")}
+        ops += [ctx.op("Mul", [pre, dy], [pre]),
+                ctx.op("SumReduceLike", [pre, e], [de], **reduce_args)]
+    else:
+        ops.append(ctx.op("Mul", [pre, dy], [de]))
+    return ops
 
 
 _pow_gradient_maker.copy_arguments = False  # type: ignore[attr-defined]  # as Caffe2's maker
@@ -296,7 +332,8 @@ def _div_view(op: str, a: np.ndarray, b: Any, broadcast: bool, axis: int):
 
 
 def divide(a: Any, b: Any, *, broadcast: bool = False, axis: int = -1, out: Any = None):
-    """``c = a/b`` in the dtype (IEEE), NumPy broadcasting, or Caffe2's legacy broadcast with
+    """``c = a/b`` in the dtype (IEEE; integers truncate toward zero, and a zero divisor raises
+    where Caffe2 crashed), NumPy broadcasting, or Caffe2's legacy broadcast with
     ``broadcast=True`` (``b`` aligned with ``a``'s dimensions from ``axis``).
 
     >>> import numpy as np
@@ -304,11 +341,43 @@ def divide(a: Any, b: Any, *, broadcast: bool = False, axis: int = -1, out: Any 
     >>> divide(np.array([1.0, 3.0], dtype=np.float32), np.array([4.0], dtype=np.float32))
     array([0.25, 0.75], dtype=float32)
     """
-    a = c.float_input(DIV, "input A", a)
+    a = _div_input(DIV, "input A", a)
     shape, bv = _div_view(DIV, a, b, bool(broadcast), int(axis))
+    if a.dtype.kind in "iu":
+        _no_zero_divisor(DIV, "input B", bv)
     out = c.output(DIV, out, shape, a.dtype)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return np.divide(a, bv, out=out)
+    return _quotient(a, bv, out)
+
+
+def _div_input(op: str, what: str, x: Any) -> np.ndarray:
+    x = c.array(op, what, x)
+    c.require_dtype(op, what, x, c.NUMERIC_DTYPES, c.NUMERIC_TEXT)
+    return x
+
+
+def _no_zero_divisor(op: str, what: str, b: np.ndarray) -> None:
+    """Integer division by zero crashed Caffe2 (SIGFPE); here it is an error, raised first."""
+    if b.size and not np.all(b):
+        raise OperatorValueError(f"{op}: {what} holds 0: integer division by zero")
+
+
+def _quotient(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a/b`` in the dtype: IEEE for floats; for integers C's division, truncated toward zero
+    (``INT_MIN / -1`` wraps), B already checked for zeros.
+
+    >>> import numpy as np
+    >>> _quotient(np.array([7, -7, 7, -7]), np.array([2, 2, -2, -2]))
+    array([ 3, -3, -3,  3])
+    """
+    with np.errstate(all="ignore"):
+        if a.dtype.kind not in "iu":
+            return np.divide(a, b, out=out)
+        q = np.floor_divide(a, b)
+        q += ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0))).astype(a.dtype)
+        if out is None:
+            return q
+        np.copyto(out, q)
+        return out
 
 
 def _accumulate(terms: np.ndarray, shape: tuple) -> np.ndarray:
@@ -334,7 +403,7 @@ def divide_gradient(
     >>> divide_gradient(np.array([1.0, 1.0]), np.array([2.0]), np.array([0.5, 1.5]), (2,))
     (array([0.5, 0.5]), array([-1.]))
     """
-    c_out = c.float_input(DIV_GRAD, "input C", c_out)
+    c_out = _div_input(DIV_GRAD, "input C", c_out)
     dc = c.array(DIV_GRAD, "input dC", dc)
     c.same_dtype(DIV_GRAD, "input dC", dc, "C", c_out)
     c.same_shape(DIV_GRAD, "input dC", dc, "C", c_out)
@@ -354,9 +423,11 @@ def divide_gradient(
             )
         bv_shape = b.shape
     bv = b.reshape(bv_shape)
+    if bv.dtype.kind in "iu":
+        _no_zero_divisor(DIV_GRAD, "input B", bv)
     with np.errstate(all="ignore"):
-        da = np.divide(dc, bv)
-        db = np.divide(np.multiply(np.negative(dc), c_out), bv)
+        da = _quotient(dc, bv)
+        db = _quotient(np.multiply(np.negative(dc), c_out), bv)
         if a_shape != b.shape:
             da = _accumulate(da, a_shape)
             db = _accumulate(db, bv_shape)
@@ -364,7 +435,7 @@ def divide_gradient(
 
 
 def _run_div(op, inputs, outs):
-    a = c.float_input(DIV, "input A", inputs[0])
+    a = _div_input(DIV, "input A", inputs[0])
     axis = _axis(op)
     shape, _ = _div_view(DIV, a, inputs[1], op.args["broadcast"], axis)
     out = c.reusable(outs[0], shape, a.dtype)

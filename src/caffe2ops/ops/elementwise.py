@@ -1,7 +1,8 @@
-"""Add, Sub, Mul with their gradients, Scale, and CopyOnDeviceLike: the operators Caffe2's own
-gradient definitions emit (Pow's gradient is ``Pow, Mul, Scale``; Copy's is
+"""Add, Sub, Mul with their gradients, Scale, Log, SumReduceLike and CopyOnDeviceLike: the
+operators Caffe2's own gradient definitions emit (Pow's gradient is ``Pow, Mul, Scale``, or with
+an exponent tensor ``ConstantFill, Sub, Pow, Mul, Log, SumReduceLike``; Copy's is
 ``CopyOnDeviceLike``). Caffe2 ``caffe2/operators/elementwise_{add,sub,mul}_op`` and
-``scale_op``, ``copy_op``.
+``scale_op``, ``log_op``, ``copy_op``, ``utility_ops`` (SumReduceLike).
 
 ``Add/Sub/Mul(A, B)``: ``C = A op B`` in the dtype, with NumPy broadcasting, or with
 ``broadcast=1`` Caffe2's legacy broadcast (B aligned with A's dimensions from ``axis``, or from
@@ -15,8 +16,9 @@ integer types (integers wrap). Gradients take ``(dC, A, B)`` and give ``(dA, dB)
   accumulated from +0 in the dtype in the order of C's elements, as Caffe2's loop does.
 
 ``Scale(X)``: ``Y = X·scale`` in the dtype (``scale`` rounded to it); its gradient is
-``Scale(dY)``. ``CopyOnDeviceLike(X, like)``: a copy of X on ``like``'s device (on the CPU: a
-copy); Caffe2 registered no gradient for it.
+``Scale(dY)``. ``Log(X)``: ``fl(ln(double X))``; gradient ``Div(dY, X)``.
+``SumReduceLike(A, B)``: A summed to B's shape (no gradient). ``CopyOnDeviceLike(X, like)``: a
+copy of X on ``like``'s device (on the CPU: a copy); Caffe2 registered no gradient for it.
 """
 
 from __future__ import annotations
@@ -163,6 +165,43 @@ def scale(x: Any, scale: float = 1.0, *, out: Any = None) -> np.ndarray:
         return np.multiply(x, s, out=y)
 
 
+def log(x: Any, *, out: Any = None) -> np.ndarray:
+    """``y = ln(x)``, ``fl(log(double x))``: ``log(0) = -inf``, ``log(x < 0) = NaN``.
+
+    >>> import numpy as np
+    >>> from caffe2ops.ops.elementwise import log
+    >>> log(np.array([1.0, 0.0, -1.0, 4.0], dtype=np.float32))
+    array([0.       ,      -inf,       nan, 1.3862944], dtype=float32)
+    """
+    x = c.float_input("Log", "input X", x)
+    y = c.output("Log", out, x.shape, x.dtype)
+    with np.errstate(all="ignore"):
+        if x.dtype == np.float64:
+            return np.log(x, out=y)
+        np.copyto(y, np.log(x, dtype=np.float64), casting="same_kind")
+    return y
+
+
+def sum_reduce_like(a: Any, b: Any, *, axis: int = -1) -> np.ndarray:
+    """A summed to B's shape (Caffe2's ``SumReduceLike``): a 1-element B takes the sum of all
+    of A; otherwise B's dimensions match A's from ``axis`` (``-1``: trailing) as in the legacy
+    broadcast, and A is summed over the others. Sums in float64, rounded once.
+
+    >>> import numpy as np
+    >>> from caffe2ops.ops.elementwise import sum_reduce_like
+    >>> sum_reduce_like(np.arange(6.0).reshape(2, 3), np.zeros(3))
+    array([3., 5., 7.])
+    >>> sum_reduce_like(np.arange(6.0).reshape(2, 3), np.zeros(2), axis=0)
+    array([ 3., 12.])
+    """
+    a = c.float_input("SumReduceLike", "input A", a)
+    b = c.array("SumReduceLike", "input B", b)
+    view = legacy_broadcast_shape("SumReduceLike", a.shape, b.shape, int(axis))
+    if view == ():
+        view = (1,) * a.ndim
+    return reduce_to(a.astype(np.float64), view).astype(a.dtype).reshape(b.shape)
+
+
 # ----------------------------------------------------------------------------- runtime
 
 
@@ -199,6 +238,20 @@ def _run_copy_like(op, inputs, outs):
         return [x.copy()]
     np.copyto(out, x)
     return [out]
+
+
+def _run_log(op, inputs, outs):
+    x = c.float_input("Log", "input X", inputs[0])
+    return [log(x, out=c.reusable(outs[0], x.shape, x.dtype))]
+
+
+def _run_sum_reduce_like(op, inputs, outs):
+    return [sum_reduce_like(inputs[0], inputs[1], axis=_axis(op, op.args))]
+
+
+def _log_gradient(ctx):
+    """Caffe2's: ``Div(dY, X) -> dX``."""
+    return [ctx.op("Div", [ctx.GO(0), ctx.I(0)], [ctx.GI(0)])]
 
 
 def _shapes_only_gradient(ctx):
@@ -259,4 +312,14 @@ register(OpSchema(
     type="CopyOnDeviceLike", kernel=_run_copy_like, num_inputs=(2, 2), inputs=("X", "like"),
     outputs=("Y",), infer=c.same_as_input(0), gradient=NO_GRADIENT,
     doc="A copy of X on the device of input 'like' (on the CPU: a copy).",
+))
+register(OpSchema(
+    type="Log", kernel=_run_log, inputs=("X",), outputs=("Y",), allow_inplace={(0, 0)},
+    infer=c.same_as_input(0), gradient=_log_gradient, elementwise=True,
+    doc="Y = ln(X).",
+))
+register(OpSchema(
+    type="SumReduceLike", kernel=_run_sum_reduce_like, num_inputs=(2, 2), inputs=("A", "B"),
+    outputs=("C",), args=LEGACY_BROADCAST[1:], infer=lambda inputs, args: [inputs[1]],
+    gradient=NO_GRADIENT, doc="A summed to B's shape (legacy broadcast axes).",
 ))

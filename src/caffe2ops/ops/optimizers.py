@@ -11,7 +11,8 @@ bit against it; ``lr`` is the LearningRate blob, negative for descent):
   outputs ``effective_lr = lr / (sqrt(h) + epsilon)``, ``update = effective_lr*g``,
   ``p = p + update``.
 * SparseAdagrad: Adagrad (decay 1) on the rows ``INDICES``; RowWiseSparseAdagrad: one moment per
-  row, ``h[r] = h[r] + (Σ g*g, in order)/D``, ``p[r] = p[r] + g * (lr / (sqrt(h[r]) + eps))``.
+  row, ``h[r] = h[r] + (Σ g*g, in order)/D``, ``p[r] = p[r] + g * (lr / (sqrt(h[r]) + eps))``
+  (1-element rows: ``p[r] + (lr*g) / (sqrt(h[r]) + eps)``, Caffe2's scalar path).
   Duplicate indices update a row once per occurrence, in index order.
 * Adam (t = iter+1, ``corr = sqrt(1 - beta2^t) / (1 - beta1^t)`` in float64, then rounded):
   ``m = m*beta1 + g*(1-beta1); v = v*beta2 + g*g*(1-beta2);
@@ -174,7 +175,7 @@ def scatter_weighted_sum(x0: np.ndarray, w0: Any, indices: Any, *pairs: Any) -> 
     ...                         np.array([-1.], np.float32))
     array([[-1., -2.],
            [ 1.,  1.],
-           [-5., -7.]], dtype=float32)
+           [-3., -5.]], dtype=float32)
     """
     op = SCATTER
     x0 = _param(op, "X_0", x0)
@@ -273,6 +274,9 @@ def sparse_adagrad_reference(table, hist, idx, g2d, lr, eps, rowwise: bool) -> N
             for k, r in enumerate(idx):
                 h = hist[r] + mean[k]
                 hist[r] = h
+                if d == 1:  # Caffe2's scalar path
+                    table[r] = table[r] + (lr * g2d[k]) / (np.sqrt(h) + eps)
+                    continue
                 step = lr / (np.sqrt(h) + eps)
                 table[r] = table[r] + g2d[k] * step
             return
@@ -310,9 +314,9 @@ def _sparse_adagrad(op: str, param, moment, indices, grad, lr, epsilon, rowwise:
         return param, moment
     table = param.reshape(rows, d)
     hist = moment.reshape(rows) if rowwise else moment.reshape(rows, d)
+    # Only the indices are copied (what the kernel indexes with must be what was checked);
+    # the gradient values are read as they are.
     g2d = np.ascontiguousarray(grad).reshape(idx.size, d)
-    if g2d is grad or np.may_share_memory(g2d, grad):
-        g2d = g2d.copy()  # the kernel reads what was validated
     name = "rowwise_sparse_adagrad" if rowwise else "sparse_adagrad"
     kernel = fast(name, table, hist, g2d)
     if kernel is not None:
@@ -332,7 +336,7 @@ def sparse_adagrad(param: np.ndarray, moment: np.ndarray, indices: Any, grad: An
     >>> g = np.array([[3., -4.], [0., 1.]], np.float32)
     >>> c2.sparse_adagrad(p, h, np.array([1, 1]), g, np.array([-1.], np.float32), 0.0)[0]
     array([[1.       , 1.       ],
-           [0.       , 1.7071068]], dtype=float32)
+           [0.       , 1.7574644]], dtype=float32)
     """
     return _sparse_adagrad(SPARSE_ADAGRAD, param, moment, indices, grad, lr, epsilon, False)
 
@@ -385,7 +389,7 @@ def adam(param: np.ndarray, moment_1: np.ndarray, moment_2: np.ndarray, grad: An
     >>> p, m, v = np.zeros(2, np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32)
     >>> c2.adam(p, m, v, np.array([1., -2.], np.float32), np.array([-0.1], np.float32),
     ...         np.array([0], np.int64))[0]
-    array([-0.09999   ,  0.09999501], dtype=float32)
+    array([-0.09996839,  0.09998419], dtype=float32)
     """
     op = ADAM
     param = _param(op, "param", param)
@@ -426,7 +430,7 @@ def sparse_adam(param: np.ndarray, moment_1: np.ndarray, moment_2: np.ndarray, i
     >>> c2.sparse_adam(p, m, v, np.array([1]), np.array([[1., -2.]], np.float32),
     ...                np.array([-0.1], np.float32), np.array([0], np.int64))[0]
     array([[ 0.        ,  0.        ],
-           [-0.09999   ,  0.09999501]], dtype=float32)
+           [-0.09996839,  0.09998419]], dtype=float32)
     """
     op = SPARSE_ADAM
     param = _param(op, "param", param)

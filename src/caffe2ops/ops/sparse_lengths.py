@@ -132,7 +132,7 @@ def segment_gradient_reference(dy2d: np.ndarray, offsets: np.ndarray,
     lens = np.diff(offsets)
     seg = np.repeat(np.arange(lens.size), lens)
     values = dy2d[seg]
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if weights is not None:
             values = values * weights[:, None]
         elif mean:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from caffe2ops.errors import OperatorError
 from caffe2ops.kernels import get_num_threads, set_num_threads
+from caffe2ops.ops._common import set_max_alloc_bytes
 from caffe2ops.ops._dispatch import reference_kernels
 from caffe2ops.ops.activations import (  # dense training operators
     relu,
@@ -129,6 +130,7 @@ __all__ = [
     "lp_norm",
     "lp_norm_gradient",
     "reference_kernels",
+    "set_max_alloc_bytes",
     "set_num_threads",
     "sparse_normalize",
     "thresholded_relu",

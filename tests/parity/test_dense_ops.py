@@ -436,3 +436,16 @@ def test_fc_relu_sigmoid_l2_net_forward_backward(caffe2):
     for name in fetch:
         got = workspace.FetchBlob(name)
         np.testing.assert_allclose(got, theirs[name], rtol=2e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("op_type", ACTIVATIONS)
+def test_activation_bits_on_random_bit_patterns(caffe2, op_type):
+    """Every float32 class: subnormals, huge values, NaN payloads' positions, signed zeros."""
+    x = np.random.RandomState(7).randint(0, 2**32, 50_000, dtype=np.uint64).astype(
+        np.uint32).view(F32)
+    a, b = both(caffe2, core.CreateOperator(op_type, ["X"], ["Y"]), {"X": x}, ["Y"])
+    assert_bits(a["Y"], b["Y"], op_type)
+    dy = x[::-1].copy()
+    op = core.CreateOperator(f"{op_type}Gradient", ["Y", "dY"], ["dX"])
+    a, b = both(caffe2, op, {"Y": x, "dY": dy}, ["dX"])
+    assert_bits(a["dX"], b["dX"], f"{op_type}Gradient")

@@ -56,10 +56,16 @@ __all__ = [
     "get_max_threads",
     "get_num_threads",
     "preload",
+    "relu",
+    "relu_gradient",
     "set_num_threads",
+    "sigmoid",
+    "sigmoid_gradient",
     "sparse_normalize",
     "sum_of_squares",
     "supports",
+    "tanh",
+    "tanh_gradient",
     "thresholded_relu",
     "thresholded_relu_gradient",
     "thresholded_relu_gradient_from_x",
@@ -400,6 +406,76 @@ def copy(x: np.ndarray, out: np.ndarray) -> np.ndarray:
         k.set_threads(nt)
         k.copy_p(xf, _flat(out), nt, st)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Relu / Sigmoid / Tanh (kernels in _nb_activations; Sigmoid and Tanh float32 only)
+
+_ACT: ModuleType | None = None
+
+
+def _activations() -> ModuleType:
+    global _ACT
+    if _ACT is None:
+        _K or _load()
+        from caffe2ops.kernels import _nb_activations
+
+        _ACT = _nb_activations
+    return _ACT
+
+
+def _unary(name: str, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    k = _ACT or _activations()
+    xf, of = _flat(x), _flat(out)
+    nt = _threads(xf.size, PAR_MIN)
+    if nt == 1:
+        getattr(k, name + "_s")(xf, of)
+    else:
+        _K.set_threads(nt)
+        getattr(k, name + "_p")(xf, of, nt)
+    return out
+
+
+def _binary(name: str, y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
+    k = _ACT or _activations()
+    yf = _flat(y)
+    nt = _threads(yf.size, PAR_MIN)
+    if nt == 1:
+        getattr(k, name + "_s")(yf, _flat(dy), _flat(out))
+    else:
+        _K.set_threads(nt)
+        getattr(k, name + "_p")(yf, _flat(dy), _flat(out), nt)
+    return out
+
+
+def relu(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = 0 if x < 0 else x`` (NaN and -0 pass). ``out`` may be ``x``."""
+    return _unary("relu", x, out)
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """float32 ``out = 1 / (1 + exp(-x))`` with Eigen's float ``exp`` (Caffe2's bits)."""
+    return _unary("sigmoid", x, out)
+
+
+def tanh(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """float32 ``out = tanh(x)`` by Eigen's rational approximation (Caffe2's bits)."""
+    return _unary("tanh", x, out)
+
+
+def relu_gradient(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = dy if y > 0 else +0``. ``out`` may be ``dy``."""
+    return _binary("relu_gradient", y, dy, out)
+
+
+def sigmoid_gradient(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = (dy·y)·(1 − y)``. ``out`` may be ``dy``."""
+    return _binary("sigmoid_gradient", y, dy, out)
+
+
+def tanh_gradient(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = dy·(1 − y·y)``. ``out`` may be ``dy``."""
+    return _binary("tanh_gradient", y, dy, out)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -195,6 +195,8 @@ def check_alloc_size(op: str, shape: tuple, dtype: Any, what: str = "shape") -> 
     for d in shape:
         if d < 0:
             raise OperatorValueError(f"{op}: {what} {tuple(shape)} has a negative dimension")
+        if d >= 1 << 62:
+            raise OperatorValueError(f"{op}: {what} {tuple(shape)} has a dimension >= 2**62")
         numel *= int(d)
     nbytes = numel * np.dtype(dtype).itemsize
     if nbytes > ALLOC_LIMIT["bytes"]:

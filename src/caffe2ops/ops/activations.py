@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from caffe2ops.ops import _common as c
+from caffe2ops.ops._dispatch import fast
 from caffe2ops.runtime.schema import Arg, OpSchema, register
 
 F32 = np.dtype(np.float32)
@@ -140,21 +141,32 @@ def tanh_gradient_reference(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> n
         return np.multiply(dy, one_minus, out=out)
 
 
-def _forward(op: str, kernel, x: Any, out: Any):
+# The fused kernels (kernels/cpu.py) give the reference kernels' bits; Sigmoid and Tanh have
+# them for float32 only (float64 keeps NumPy's exp/tanh).
+_FLOAT32_ONLY = frozenset({"sigmoid", "tanh"})
+
+
+def _kernel(name: str, reference, *arrays: np.ndarray):
+    if name in _FLOAT32_ONLY and arrays[0].dtype != F32:
+        return reference
+    return fast(name, *arrays) or reference
+
+
+def _forward(op: str, name: str, reference, x: Any, out: Any):
     x = c.float_input(op, "input X", x)
     y = c.output(op, out, x.shape, x.dtype)
     x = c.unaliased(x, y)
-    return kernel(x, y)
+    return _kernel(name, reference, x, y)(x, y)
 
 
-def _backward(op: str, kernel, y: Any, dy: Any, out: Any):
+def _backward(op: str, name: str, reference, y: Any, dy: Any, out: Any):
     y = c.float_input(op, "input Y", y)
     dy = c.array(op, "input dY", dy)
     c.same_dtype(op, "input dY", dy, "Y", y)
     c.same_shape(op, "input dY", dy, "Y", y)
     dx = c.output(op, out, y.shape, y.dtype)
     y, dy = c.unaliased(y, dx), c.unaliased(dy, dx)
-    return kernel(y, dy, dx)
+    return _kernel(name, reference, y, dy, dx)(y, dy, dx)
 
 
 def relu(x: Any, *, out: Any = None):
@@ -164,7 +176,7 @@ def relu(x: Any, *, out: Any = None):
     >>> c2.relu(np.array([-2.0, -0.0, 0.5, np.nan], dtype=np.float32))
     array([ 0. , -0. ,  0.5,  nan], dtype=float32)
     """
-    return _forward("Relu", relu_reference, x, out)
+    return _forward("Relu", "relu", relu_reference, x, out)
 
 
 def relu_gradient(y: Any, dy: Any, *, out: Any = None):
@@ -174,7 +186,8 @@ def relu_gradient(y: Any, dy: Any, *, out: Any = None):
     >>> c2.relu_gradient(np.array([0.0, 2.0, np.nan]), np.array([5.0, 5.0, 5.0]))
     array([0., 5., 0.])
     """
-    return _backward("ReluGradient", relu_gradient_reference, y, dy, out)
+    return _backward("ReluGradient", "relu_gradient", relu_gradient_reference, y, dy,
+                     out)
 
 
 def sigmoid(x: Any, *, out: Any = None):
@@ -184,7 +197,7 @@ def sigmoid(x: Any, *, out: Any = None):
     >>> c2.sigmoid(np.array([0.0, 100.0, -np.inf], dtype=np.float32))
     array([0.5, 1. , 0. ], dtype=float32)
     """
-    return _forward("Sigmoid", sigmoid_reference, x, out)
+    return _forward("Sigmoid", "sigmoid", sigmoid_reference, x, out)
 
 
 def sigmoid_gradient(y: Any, dy: Any, *, out: Any = None):
@@ -194,7 +207,8 @@ def sigmoid_gradient(y: Any, dy: Any, *, out: Any = None):
     >>> c2.sigmoid_gradient(np.array([0.5, 0.25]), np.array([1.0, 2.0]))
     array([0.25 , 0.375])
     """
-    return _backward("SigmoidGradient", sigmoid_gradient_reference, y, dy, out)
+    return _backward("SigmoidGradient", "sigmoid_gradient", sigmoid_gradient_reference, y, dy,
+                     out)
 
 
 def tanh(x: Any, *, out: Any = None):
@@ -205,7 +219,7 @@ def tanh(x: Any, *, out: Any = None):
     >>> c2.tanh(np.array([0.0, -0.0, 10.0, -np.inf], dtype=np.float32))
     array([ 0., -0.,  1., -1.], dtype=float32)
     """
-    return _forward("Tanh", tanh_reference, x, out)
+    return _forward("Tanh", "tanh", tanh_reference, x, out)
 
 
 def tanh_gradient(y: Any, dy: Any, *, out: Any = None):
@@ -215,7 +229,8 @@ def tanh_gradient(y: Any, dy: Any, *, out: Any = None):
     >>> c2.tanh_gradient(np.array([0.5, 0.0]), np.array([2.0, 3.0]))
     array([1.5, 3. ])
     """
-    return _backward("TanhGradient", tanh_gradient_reference, y, dy, out)
+    return _backward("TanhGradient", "tanh_gradient", tanh_gradient_reference, y, dy,
+                     out)
 
 
 def _register(op_type: str, forward, backward, names: tuple[str, str]) -> None:

@@ -74,6 +74,8 @@ def elementwise_max_gradient(m: Any, dm: Any, *xs: Any, out: tuple | None = None
     c.same_shape(GRAD, "input dM", dm, "M", m)
     arrays = _inputs(GRAD, (m, *xs), first="input M", offset=1)[1:]
     outs = tuple(out) if out is not None else (None,) * len(arrays)
+    if len(outs) != len(arrays):
+        raise OperatorValueError(f"{GRAD}: out must hold {len(arrays)} arrays; got {len(outs)}")
     result = []
     with np.errstate(invalid="ignore"):
         for x, buf in zip(arrays, outs, strict=True):
@@ -92,6 +94,11 @@ def _run(op, inputs, outs):
 
 
 def _run_gradient(op, inputs, outs):
+    if len(outs) != len(inputs) - 2:
+        raise OperatorValueError(
+            f"{GRAD}: needs one output per forward input: {len(inputs) - 2} inputs after M and "
+            f"dM, but {len(outs)} outputs"
+        )
     m = c.float_input(GRAD, "input M", inputs[0])
     bufs = []
     for buf in outs:

@@ -138,6 +138,8 @@ def fc_gradient(x: Any, w: Any, dy: Any, axis: int = 1, axis_w: int = 1, *,
             f"(shape {dy.shape})"
         )
     outs = tuple(out) if out is not None else (None, None, None)
+    if len(outs) != 3:
+        raise OperatorValueError(f"{GRAD}: out must be a (dW, db, dX) triple; got {len(outs)}")
     dw = c.output(GRAD, outs[0], w.shape, w.dtype, no_alias=(x, w, dy))
     db = c.output(GRAD, outs[1], (n,), x.dtype, no_alias=(x, w, dy))
     dx = c.output(GRAD, outs[2], x.shape, x.dtype, no_alias=(x, w, dy)) if need_dx else None

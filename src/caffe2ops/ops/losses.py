@@ -81,7 +81,9 @@ def squared_l2_distance_gradient(x: Any, y: Any, dz: Any, *, out: tuple | None =
             f"{L2_GRAD}: input dDistance must have shape [{n}] (one value per row of X); "
             f"got {dz.shape}"
         )
-    outs = out or (None, None)
+    outs = tuple(out) if out is not None else (None, None)
+    if len(outs) != 2:
+        raise OperatorValueError(f"{L2_GRAD}: out must be a (dX, dY) pair; got {len(outs)}")
     dx = c.output(L2_GRAD, outs[0], x.shape, x.dtype, no_alias=(x, y, dz))
     dy = c.output(L2_GRAD, outs[1], x.shape, x.dtype, no_alias=(x, y, dz, dx))
     with np.errstate(all="ignore"):

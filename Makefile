@@ -44,7 +44,8 @@ $(CAFFE2_VENV)/.installed:
 		'hypothesis<6.80' 'pytest<8' future six
 	touch $@
 
-parity: $(VENV)/.installed-test $(CAFFE2_VENV)/.installed
+# CAFFE2_PYTHON=/path/to/python (an interpreter with real Caffe2) skips creating .venv-caffe2.
+parity: $(VENV)/.installed-test $(if $(CAFFE2_PYTHON),,$(CAFFE2_VENV)/.installed)
 	CAFFE2OPS_PARITY=1 $(PY) -m pytest -q -p no:cacheprovider tests/parity
 
 lint: $(VENV)/.installed-test

@@ -748,3 +748,14 @@ def test_float64_blobs_run_in_float64():
     y = workspace.FetchBlob("y")
     assert y.dtype == F64
     assert y[0] == np.float64(np.float32(0.1))  # the Argument.f field is float32
+
+
+@pytest.mark.parametrize("op_type,ins", [("ClipGradient", ["Y", "dY"]),
+                                         ("CosGradient", ["X", "dY"]),
+                                         ("MulGradient", ["dC", "A", "B"]),
+                                         ("CopyOnDeviceLike", ["X", "like"])])
+def test_gradient_never_registered_raises_as_in_caffe2(op_type, ins):
+    op = core.CreateOperator(op_type, ins, ["out"] if op_type != "MulGradient" else ["a", "b"])
+    g_output = [f"{o}_grad" for o in op.output]
+    with pytest.raises(OperatorError, match=f"{op_type}: no gradient is registered"):
+        core.GradientRegistry.GetGradientForOp(op, g_output)

@@ -85,7 +85,8 @@ class Recorder:
             "# Parity with real Caffe2 1.5.0",
             "",
             "Written by `make parity` (tests/parity/conftest.py) from its last run; do not edit.",
-            "Cases: compared cases (both sides ran), plus cases both refused. Max ulp: the largest",
+            "Cases: compared cases (both sides ran, our fast and reference kernels counted apart);",
+            "both refuse: cases that Caffe2 and we both reject. Max ulp: the largest",
             "ulp distance over the compared outputs. Bound: tests/parity/bounds.py. Departures:",
             "cases Caffe2 refuses or computes otherwise on purpose (README, *Where we differ",
             "from Caffe2*), with their count.",
@@ -102,8 +103,10 @@ class Recorder:
                 verdict = "bit-identical"
             elif r.cases:
                 verdict = f"within {r.bound} ulp"
+            elif r.departures:
+                verdict = "documented departure"
             else:
-                verdict = "departure only"
+                verdict = "both refuse"
             deps = "; ".join(f"{k} ({n})" for k, n in sorted(r.departures.items())) or "-"
             ulp = "inf" if r.max_ulp == math.inf else str(r.max_ulp)
             lines.append(f"| {name} | {r.cases} | {r.bit_identical} | {r.both_refuse} | {ulp} "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bounds import bound, departure_for, gradient_departure_for
-from cases import CASES, operators
+from cases import CASES, Case, operators
 from google.protobuf import text_format
 from harness import Caffe2Error
 from record import RECORDER, bits_equal, ulp_distance
@@ -29,17 +29,23 @@ def diff(ours, theirs) -> str:
 
 
 def variants(op_type: str) -> list:
-    """OperatorDefs of ``op_type`` from its first float32 case: plain, with engine "" and
-    "X", a device option, a name, and each allowed in-place form."""
-    case = next((c for c in CASES[op_type] if "float32" in c.desc), CASES[op_type][0])
+    """OperatorDefs of ``op_type``: one per distinct (inputs, arguments) of its float32 cases;
+    for the first also engine "" and "X", a name, a device option, and each allowed in-place
+    form."""
+    float32 = [c for c in CASES[op_type] if "float32" in c.desc] or CASES[op_type][:1]
+    distinct = {}
+    for c in float32:
+        distinct.setdefault((c.input_names, repr(sorted(c.args.items()))), c)
+    out = [core.CreateOperator(op_type, list(c.input_names), list(c.output_names), **c.args)
+           for c in distinct.values()]
+    case = float32[0]
     ins, outs = list(case.input_names), list(case.output_names)
     base = dict(case.args)
-    out = [core.CreateOperator(op_type, ins, outs, **base),
-           core.CreateOperator(op_type, ins, outs, engine="", **base),
-           core.CreateOperator(op_type, ins, outs, engine="X", name="fwd", **base),
-           core.CreateOperator(op_type, ins, outs,
-                               device_option=core.DeviceOption(caffe2_pb2.CPU, 0,
-                                                               random_seed=7), **base)]
+    out += [core.CreateOperator(op_type, ins, outs, engine="", **base),
+            core.CreateOperator(op_type, ins, outs, engine="X", name="fwd", **base),
+            core.CreateOperator(op_type, ins, outs,
+                                device_option=core.DeviceOption(caffe2_pb2.CPU, 0,
+                                                                random_seed=7), **base)]
     for i, j in sorted(get_schema(op_type).allow_inplace):
         if i < len(ins) and j < len(outs):
             o = list(outs)
@@ -90,12 +96,19 @@ def test_get_gradient_for_op_defs_are_caffe2s(caffe2, op_type):
     assert not failures, "\n".join(failures)
 
 
-def _def_departure(op_type, op):
-    from cases import Case
-    from runtime_args import args_of
+def _args_of(op) -> dict:
+    """An OperatorDef's arguments as a plain dict (to match departures)."""
+    out = {}
+    for arg in op.arg:
+        for name in ("f", "i", "s"):
+            if arg.HasField(name):
+                out[arg.name] = getattr(arg, name)
+    return out
 
+
+def _def_departure(op_type, op):
     case = Case(op_type, tuple(range(len(op.input))), tuple(op.input), tuple(op.output),
-                args_of(op))
+                _args_of(op))
     if op_type == "Div":  # only the in-place-on-B form departs
         return None
     return gradient_departure_for(op_type, case)

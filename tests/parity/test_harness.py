@@ -37,3 +37,4 @@ def test_two_character_gradient_names_are_refused_with_a_reason(caffe2):
         caffe2.gradient(op, ["dY"])
     ops, g_input = caffe2.gradient(op, ["Y_grad"])
     assert [o.type for o in ops] == ["CosGradient"] and g_input == ["X_grad"]
+

@@ -4,9 +4,12 @@ operator)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
-from bounds import bound, departure_for
+from bounds import DEPARTURES, GRADIENT_DEPARTURES, bound, departure_for
 from cases import CASES, NOT_IN_CAFFE2, operators
 from record import RECORDER, bits_equal, ulp_distance
 
@@ -108,3 +111,15 @@ def test_int_float_arguments_are_a_documented_departure(caffe2):
     (result,) = caffe2.run_cases([(op, {"X": x}, ["Y"])])
     assert "error" in result, "Caffe2 now accepts int float-arguments: drop the departure"
     RECORDER.row("Clip").departures["Caffe2 refuses: int value for a float argument"] += 1
+
+
+def test_departures_are_documented():
+    """Every departure bounds.py accepts quotes words of README's "Where we differ" list."""
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    text = re.sub(r"\s+", " ", re.sub(r"[*`]", "", readme.read_text()))
+    start = text.index("## Where we differ from Caffe2")
+    section = text[start:text.index("## ", start + 3)]
+    missing = [(op, d.readme) for table in (DEPARTURES, GRADIENT_DEPARTURES)
+               for op, deps in table.items() for d in deps
+               if re.sub(r"\s+", " ", d.readme) not in section]
+    assert not missing, missing

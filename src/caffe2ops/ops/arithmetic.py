@@ -22,7 +22,7 @@ import numpy as np
 
 from caffe2ops.errors import OperatorError, OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.runtime.schema import Arg, OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 POW, POW_GRAD, DIV, DIV_GRAD = "Pow", "PowGradient", "Div", "DivGradient"
 
@@ -495,6 +495,7 @@ register(OpSchema(
           Arg("from_output", "bool", False, "input 0 is the forward output (in-place Pow)"),
           *_BROADCAST),
     doc="(X, dY) -> dX = e*X^(e-1)*dY; (X, E, Y, dY) -> (dX, dE = ln(X)*Y*dY summed to E).",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))
 register(OpSchema(
     type=DIV, kernel=_run_div, num_inputs=(2, 2), inputs=("A", "B"), outputs=("C",),
@@ -506,4 +507,5 @@ register(OpSchema(
     inputs=("dC", "A", "B", "C"), outputs=("dA", "dB"), args=_BROADCAST,
     doc="(dC, A, B, C) or legacy (B, C, dC) -> dA = dC/B, dB = -dC*C/B, each summed over "
         "broadcast dimensions.",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

@@ -17,7 +17,7 @@ import numpy as np
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
-from caffe2ops.runtime.schema import Arg, OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 
 def bounds(op: str, dtype: np.dtype, min: Any, max: Any) -> tuple[Any, Any]:
@@ -153,4 +153,5 @@ register(OpSchema(
     type="ClipGradient", kernel=_run_clip_gradient, num_inputs=(2, 2), inputs=("Y", "dY"),
     outputs=("dX",), args=_BOUNDS, allow_inplace={(1, 0)}, infer=c.same_as_input(0),
     elementwise=True, doc="dX = dY where min < Y < max (strict), else dY*0.",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

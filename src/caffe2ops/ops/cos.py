@@ -12,7 +12,7 @@ import numpy as np
 
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
-from caffe2ops.runtime.schema import OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, OpSchema, register
 
 
 def cos_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -90,4 +90,5 @@ register(OpSchema(
     type="CosGradient", kernel=_run_gradient, num_inputs=(2, 2), inputs=("X", "dY"),
     outputs=("dX",), infer=c.same_as_input(0), elementwise=True,
     doc="dX = (-dY) * sin(X).",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

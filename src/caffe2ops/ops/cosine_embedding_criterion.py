@@ -15,7 +15,7 @@ import numpy as np
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
-from caffe2ops.runtime.schema import Arg, OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 OP, GRAD = "CosineEmbeddingCriterion", "CosineEmbeddingCriterionGradient"
 
@@ -122,4 +122,5 @@ register(OpSchema(
     type=GRAD, kernel=_run_gradient, num_inputs=(3, 3), inputs=("S", "label", "dLoss"),
     outputs=("dS",), args=_MARGIN, infer=c.same_as_input(0),
     doc="dS = dLoss * (label == 1 ? -1 : [S >= margin]).",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

@@ -16,7 +16,7 @@ import numpy as np
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
-from caffe2ops.runtime.schema import OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, OpSchema, register
 
 OP, GRAD = "CosineSimilarity", "CosineSimilarityGradient"
 
@@ -151,4 +151,5 @@ register(OpSchema(
     type=GRAD, kernel=_run_gradient, num_inputs=(3, 3), num_outputs=(2, 2),
     inputs=("X", "Y", "dZ"), outputs=("dX", "dY"),
     infer=lambda inputs, args: [inputs[0], inputs[1]], doc="Caffe2's CosineSimilarity gradient.",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

@@ -18,7 +18,8 @@ integer types (integers wrap). Gradients take ``(dC, A, B)`` and give ``(dA, dB)
 ``Scale(X)``: ``Y = X·scale`` in the dtype (``scale`` rounded to it); its gradient is
 ``Scale(dY)``. ``Log(X)``: ``fl(ln(double X))``; gradient ``Div(dY, X)``.
 ``SumReduceLike(A, B)``: A summed to B's shape (no gradient). ``CopyOnDeviceLike(X, like)``: a
-copy of X on ``like``'s device (on the CPU: a copy); Caffe2 registered no gradient for it.
+copy of X on ``like``'s device (on the CPU: a copy). Caffe2 registered no gradient for the
+gradient operators, SumReduceLike and CopyOnDeviceLike: asking for one raises, as there.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from caffe2ops.ops.arithmetic import (
     legacy_broadcast_shape,
     reduce_to,
 )
-from caffe2ops.runtime.schema import NO_GRADIENT, Arg, OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 ADD, SUB, MUL = "Add", "Sub", "Mul"
 _UFUNC = {ADD: np.add, SUB: np.subtract, MUL: np.multiply}
@@ -210,11 +211,13 @@ def _axis(op, args) -> int:
 
 
 def _run_binary(op, inputs, outs):
-    a, bv, shape = _operands(op.type, inputs[0], inputs[1], op.args["broadcast"],
-                             _axis(op, op.args))
+    broadcast, axis = op.args["broadcast"], _axis(op, op.args)
+    a, bv, shape = _operands(op.type, inputs[0], inputs[1], broadcast, axis)
     out = c.reusable(outs[0], shape, a.dtype)
-    return [binary(op.type, a, inputs[1], broadcast=op.args["broadcast"],
-                   axis=_axis(op, op.args), out=out)]
+    if out is None:
+        out = np.empty(shape, a.dtype)
+    with np.errstate(all="ignore"):
+        return [_UFUNC[op.type](a, bv, out=out)]
 
 
 def _run_binary_gradient(op, inputs, outs):
@@ -299,6 +302,7 @@ for _op in (ADD, SUB, MUL):
         type=f"{_op}Gradient", kernel=_run_binary_gradient, num_inputs=(3, 3),
         num_outputs=(2, 2), inputs=("dC", "A", "B"), outputs=("dA", "dB"),
         args=LEGACY_BROADCAST, allow_inplace={(0, 0), (0, 1)}, infer=_infer_binary_gradient,
+        gradient=GRADIENT_NOT_REGISTERED,
         doc=f"Gradient of {_op}: (dC, A, B) -> (dA, dB), summed over broadcast dimensions.",
     ))
 
@@ -310,7 +314,7 @@ register(OpSchema(
 ))
 register(OpSchema(
     type="CopyOnDeviceLike", kernel=_run_copy_like, num_inputs=(2, 2), inputs=("X", "like"),
-    outputs=("Y",), infer=c.same_as_input(0), gradient=NO_GRADIENT,
+    outputs=("Y",), infer=c.same_as_input(0), gradient=GRADIENT_NOT_REGISTERED,
     doc="A copy of X on the device of input 'like' (on the CPU: a copy).",
 ))
 register(OpSchema(
@@ -321,5 +325,5 @@ register(OpSchema(
 register(OpSchema(
     type="SumReduceLike", kernel=_run_sum_reduce_like, num_inputs=(2, 2), inputs=("A", "B"),
     outputs=("C",), args=LEGACY_BROADCAST[1:], infer=lambda inputs, args: [inputs[1]],
-    gradient=NO_GRADIENT, doc="A summed to B's shape (legacy broadcast axes).",
+    gradient=GRADIENT_NOT_REGISTERED, doc="A summed to B's shape (legacy broadcast axes).",
 ))

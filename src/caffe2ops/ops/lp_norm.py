@@ -15,7 +15,7 @@ import numpy as np
 
 from caffe2ops.errors import OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.runtime.schema import Arg, OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 OP, GRAD = "LpNorm", "LpNormGradient"
 EPS = 1e-12
@@ -160,4 +160,5 @@ register(OpSchema(
     type=GRAD, kernel=_run_gradient, num_inputs=(2, 2), inputs=("X", "dout"), outputs=("dx",),
     args=_ARGS, infer=c.same_as_input(0), check_args=_check_args,
     doc="p=2: dX = 2x*dN/size; p=1: dX = sign(x)*dN/size, 0 where |x| <= 1e-12.",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

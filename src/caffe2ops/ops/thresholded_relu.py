@@ -16,7 +16,7 @@ import numpy as np
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import fast
-from caffe2ops.runtime.schema import Arg, OpSchema, register
+from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 
 def _alpha(op: str, dtype: np.dtype, alpha: Any):
@@ -137,4 +137,5 @@ register(OpSchema(
     inputs=("Y", "dY", "X"), outputs=("dX",), args=_ALPHA, allow_inplace={(1, 0)},
     infer=c.same_as_input(0), elementwise=True,
     doc="dX = dY where Y > 0 (or, given X, where X > alpha), else +0.",
+    gradient=GRADIENT_NOT_REGISTERED,
 ))

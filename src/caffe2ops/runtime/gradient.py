@@ -21,7 +21,12 @@ from caffe2ops.errors import OperatorError
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
 from caffe2ops.runtime.args import make_argument, parse_args
-from caffe2ops.runtime.schema import NO_GRADIENT, SHOULD_NOT_DO_GRADIENT, get_schema
+from caffe2ops.runtime.schema import (
+    GRADIENT_NOT_REGISTERED,
+    NO_GRADIENT,
+    SHOULD_NOT_DO_GRADIENT,
+    get_schema,
+)
 
 # A sparse gradient: the rows ``indices`` of a parameter with values ``values`` (Caffe2's
 # ``core.GradientSlice``; ``caffe2ops.core.GradientSlice`` is this type).
@@ -123,6 +128,10 @@ def gradient_for_op(op_def, g_output: Sequence[str | None]) -> GradientResult:
     maker = _maker_for(op_def.type)
     if maker is SHOULD_NOT_DO_GRADIENT:
         raise OperatorError(f"One should not call gradient for operator {op_def.type}.")
+    if maker is GRADIENT_NOT_REGISTERED:
+        raise OperatorError(
+            f"{op_def.type}: no gradient is registered for this operator (as in Caffe2)"
+        )
     if maker is NO_GRADIENT or maker is None:
         return GradientResult([], [None] * len(op_def.input), [])
     if len(g_output) != len(op_def.output):

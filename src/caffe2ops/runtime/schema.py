@@ -45,8 +45,17 @@ class _ShouldNotDoGradient:
         return "SHOULD_NOT_DO_GRADIENT"
 
 
+class _GradientNotRegistered:
+    """Marker: Caffe2 registered no gradient maker at all; asking for one raises (Caffe2's
+    ``GradientRegistry()->Has(type)`` enforcement). Gradient operators use it."""
+
+    def __repr__(self) -> str:
+        return "GRADIENT_NOT_REGISTERED"
+
+
 NO_GRADIENT = _NoGradient()
 SHOULD_NOT_DO_GRADIENT = _ShouldNotDoGradient()
+GRADIENT_NOT_REGISTERED = _GradientNotRegistered()
 
 # kernel(op, inputs, output_buffers) -> outputs. ``op`` is the operator instance (type, args).
 Kernel = Callable[[Any, Sequence[Any], Sequence[Any]], Sequence[Any]]

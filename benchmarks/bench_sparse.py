@@ -9,17 +9,21 @@ in 10,000 bags of 10. Cases:
 * SparseAdagrad and RowWiseSparseAdagrad updates of the table at the 100,000 indices; PyTorch:
   ``torch.optim.Adagrad`` and ``torch.optim.SparseAdam`` ``step()`` on the same sparse gradient.
 
-caffe2ops runs its public functional API; Caffe2 runs the same operators in a net, timed inside
-its own process (``caffe2.exec``), so no pipe transfer is counted. Same thread count everywhere
-(caffe2ops kernels and ``torch.set_num_threads``; Caffe2's CPU operators are single-threaded).
-Times are medians of ``--repeat`` calls.
+Both runtimes run the same NetDefs (``workspace.RunNet``; output blobs are reused between runs
+by both); Caffe2 is timed inside its own process (``caffe2.exec``), so no pipe transfer counts.
+Same thread count everywhere (caffe2ops kernels and ``torch.set_num_threads``; Caffe2's CPU
+operators are single-threaded).
+Contenders are timed in interleaved blocks (``--rounds`` x ``--block`` calls each); times
+are medians.
 
-Run standalone: ``python benchmarks/bench_sparse.py [--repeat N] [--no-caffe2]``.
+Run standalone: ``python benchmarks/bench_sparse.py [--rounds N] [--block N] [--threads N]
+[--no-caffe2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -54,69 +58,81 @@ def make_data(seed: int = 0):
     return table, idx, lengths, dy, grad
 
 
-def bench_ours(data, repeat: int) -> dict[str, float]:
-    import caffe2ops as c2
+def ours_cases(data) -> dict:
+    """The NetDefs Caffe2 runs, through our workspace (``workspace.RunNet``)."""
+    from caffe2ops import core, workspace
     from caffe2ops.ops._dispatch import load_kernels
 
     load_kernels()
     table, idx, lengths, dy, grad = data
-    lr = np.array([-0.01], np.float32)
-    moment = np.zeros_like(table)
-    row_moment = np.zeros(ROWS, np.float32)
-    out = {}
-    out["sls"] = median_time(lambda: c2.sparse_lengths_sum(table, idx, lengths), repeat)
-    out["sls+grad"] = median_time(
-        lambda: (c2.sparse_lengths_sum(table, idx, lengths),
-                 c2.sparse_lengths_sum_gradient(dy, lengths, idx)), repeat)
-    out["sparse_adagrad"] = median_time(
-        lambda: c2.sparse_adagrad(table, moment, idx, grad, lr), repeat)
-    out["rowwise_adagrad"] = median_time(
-        lambda: c2.rowwise_sparse_adagrad(table, row_moment, idx, grad, lr), repeat)
-    return out
+    blobs = {"table": table, "idx": idx, "len": lengths, "dy": dy, "grad": grad,
+             "lr": np.array([-0.01], np.float32), "mom": np.zeros_like(table),
+             "rmom": np.zeros(ROWS, np.float32)}
+    for name, value in blobs.items():
+        workspace.FeedBlob(name, value)
+    cases = {}
+    for case, ops in CASES.items():
+        net = core.Net(f"bench_{case}")
+        for op_type, ins, outs in ops:
+            net.Proto().op.append(core.CreateOperator(op_type, ins, outs))
+        workspace.CreateNet(net)
+        name = net.Name()
+        cases[case] = lambda name=name: workspace.RunNet(name)
+    return cases
 
 
-CAFFE2_CODE = """
-import time, statistics
+# case -> the operators of its net (type, inputs, outputs), for both runtimes
+CASES = {
+    "sls": [("SparseLengthsSum", ["table", "idx", "len"], ["y"])],
+    "sls+grad": [("SparseLengthsSum", ["table", "idx", "len"], ["y"]),
+                 ("SparseLengthsIndicesInGradientSumGradient", ["dy", "len", "idx"], ["gv"])],
+    "sparse_adagrad": [("SparseAdagrad", ["table", "mom", "idx", "grad", "lr"],
+                        ["table", "mom"])],
+    "rowwise_adagrad": [("RowWiseSparseAdagrad", ["table", "rmom", "idx", "grad", "lr"],
+                         ["table", "rmom"])],
+}
+
+
+# Inside the Caffe2 process: the data are made once and kept in `builtins` (each exec starts
+# from a reset workspace); every exec feeds them, creates one net and times `block` runs.
+CAFFE2_SETUP = """
+import builtins
 import numpy as np
 r = np.random.RandomState(0)
-ROWS, DIM, BAGS, BAG, repeat = feeds['sizes'].tolist()
-workspace.FeedBlob('table', r.standard_normal((ROWS, DIM)).astype(np.float32))
-workspace.FeedBlob('idx', r.randint(0, ROWS, size=BAGS * BAG).astype(np.int64))
-workspace.FeedBlob('len', np.full(BAGS, BAG, np.int32))
-workspace.FeedBlob('dy', r.standard_normal((BAGS, DIM)).astype(np.float32))
-workspace.FeedBlob('grad', r.standard_normal((BAGS * BAG, DIM)).astype(np.float32))
-workspace.FeedBlob('lr', np.array([-0.01], np.float32))
-workspace.FeedBlob('mom', np.zeros((ROWS, DIM), np.float32))
-workspace.FeedBlob('rmom', np.zeros(ROWS, np.float32))
-nets = {}
-def net(name, ops):
-    n = core.Net(name)
-    for op in ops:
-        n.Proto().op.extend([op])
-    workspace.CreateNet(n)
-    nets[name] = n.Proto().name
-C = core.CreateOperator
-net('sls', [C('SparseLengthsSum', ['table', 'idx', 'len'], ['y'])])
-net('sls+grad', [C('SparseLengthsSum', ['table', 'idx', 'len'], ['y']),
-                 C('SparseLengthsIndicesInGradientSumGradient', ['dy', 'len', 'idx'], ['gv'])])
-net('sparse_adagrad', [C('SparseAdagrad', ['table', 'mom', 'idx', 'grad', 'lr'],
-                         ['table', 'mom'])])
-net('rowwise_adagrad', [C('RowWiseSparseAdagrad', ['table', 'rmom', 'idx', 'grad', 'lr'],
-                          ['table', 'rmom'])])
+ROWS, DIM, BAGS, BAG = feeds['sizes'].tolist()
+builtins._sparse_bench = {
+    'table': r.standard_normal((ROWS, DIM)).astype(np.float32),
+    'idx': r.randint(0, ROWS, size=BAGS * BAG).astype(np.int64),
+    'len': np.full(BAGS, BAG, np.int32),
+    'dy': r.standard_normal((BAGS, DIM)).astype(np.float32),
+    'grad': r.standard_normal((BAGS * BAG, DIM)).astype(np.float32),
+    'lr': np.array([-0.01], np.float32),
+    'mom': np.zeros((ROWS, DIM), np.float32),
+    'rmom': np.zeros(ROWS, np.float32),
+}
 result = {}
-for name, proto_name in nets.items():
-    for _ in range(2):
-        workspace.RunNet(proto_name)
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        workspace.RunNet(proto_name)
-        samples.append(time.perf_counter() - t0)
-    result[name] = statistics.median(samples)
+"""
+
+CAFFE2_RUN = """
+import builtins, time
+for k, v in builtins._sparse_bench.items():
+    workspace.FeedBlob(k, v)
+import json
+ops = json.loads(feeds['ops'].tobytes().decode())
+net = core.Net('bench_' + feeds['case'].tobytes().decode())
+net.Proto().op.extend([core.CreateOperator(t, i, o) for t, i, o in ops])
+workspace.CreateNet(net)
+workspace.RunNet(net.Proto().name)
+times = []
+for _ in range(int(feeds['block'][0])):
+    t0 = time.perf_counter()
+    workspace.RunNet(net.Proto().name)
+    times.append(time.perf_counter() - t0)
+result = {'times': np.array(times)}
 """
 
 
-def bench_caffe2(repeat: int) -> dict[str, float] | None:
+def caffe2_worker():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "parity"))
     try:
         from harness import Caffe2Worker
@@ -125,14 +141,11 @@ def bench_caffe2(repeat: int) -> dict[str, float] | None:
     except Exception as exc:  # no .venv-caffe2: say so, report the rest
         print(f"(real Caffe2 not available: {exc})")
         return None
-    try:
-        sizes = np.array([ROWS, DIM, BAGS, BAG, repeat], np.int64)
-        return worker.exec(CAFFE2_CODE, sizes=sizes)
-    finally:
-        worker.close()
+    worker.exec(CAFFE2_SETUP, sizes=np.array([ROWS, DIM, BAGS, BAG], np.int64))
+    return worker
 
 
-def bench_torch(data, repeat: int) -> dict[str, float]:
+def torch_cases(data) -> dict:
     import torch
 
     table, idx, lengths, dy, grad = data
@@ -142,52 +155,82 @@ def bench_torch(data, repeat: int) -> dict[str, float]:
     tidx = torch.from_numpy(idx)
     offsets = torch.arange(0, BAGS * BAG, BAG, dtype=torch.int64)
     tdy = torch.from_numpy(dy)
-    out = {}
-    with torch.no_grad():
-        out["sls"] = median_time(lambda: bag(tidx, offsets), repeat)
+
+    def fwd():
+        with torch.no_grad():
+            return bag(tidx, offsets)
 
     def fwd_bwd():
         bag.weight.grad = None
         bag(tidx, offsets).backward(tdy)
 
-    out["sls+grad"] = median_time(fwd_bwd, repeat)
-    sparse_grad = torch.sparse_coo_tensor(tidx[None, :], torch.from_numpy(grad), (ROWS, DIM))
+    with torch.sparse.check_sparse_tensor_invariants(enable=False):
+        sparse_grad = torch.sparse_coo_tensor(tidx[None, :], torch.from_numpy(grad),
+                                              (ROWS, DIM))
     param = torch.nn.Parameter(torch.from_numpy(table.copy()))
+    cases = {"sls": fwd, "sls+grad": fwd_bwd}
     for name, opt in (("sparse_adagrad", torch.optim.Adagrad([param], lr=0.01)),
-                      ("sparse_adam", torch.optim.SparseAdam([param], lr=0.01))):
+                      ("rowwise_adagrad", torch.optim.SparseAdam([param], lr=0.01))):
         def step(opt=opt):
             param.grad = sparse_grad
             opt.step()
 
-        out[name] = median_time(step, repeat)
-    return out
+        cases[name] = step
+    return cases
+
+
+def interleaved(ours: dict, torch_c: dict, worker, rounds: int, block: int) -> dict:
+    """Per case: ``rounds`` rounds of a block of ``block`` timed calls for each contender in
+    turn (ours, torch, Caffe2), so a slow spell of a shared machine hits all alike."""
+    samples: dict = {}
+    for case in ours:
+        got: dict[str, list[float]] = {"ours": [], "torch": [], "caffe2": []}
+        for fn in (ours[case], torch_c[case]):
+            fn()  # warm-up (compilation, first-touch pages)
+        for _ in range(rounds):
+            for who, fn in (("ours", ours[case]), ("torch", torch_c[case])):
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    fn()
+                    got[who].append(time.perf_counter() - t0)
+            if worker is not None:
+                ops = np.frombuffer(json.dumps(CASES[case]).encode(), np.uint8)
+                res = worker.exec(CAFFE2_RUN, case=np.frombuffer(case.encode(), np.uint8),
+                                  ops=ops, block=np.array([block]))
+                got["caffe2"] += list(res["times"])
+        samples[case] = {k: (statistics.median(v) if v else None) for k, v in got.items()}
+    return samples
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--block", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="default: all (NUMBA_NUM_THREADS)")
     ap.add_argument("--no-caffe2", action="store_true")
     args = ap.parse_args()
     threads = args.threads or max_threads()
     set_threads(threads)
     data = make_data()
-    ours = bench_ours(data, args.repeat)
-    torch_t = bench_torch(data, args.repeat)
-    del data
-    caffe2_t = None if args.no_caffe2 else bench_caffe2(args.repeat)
+    worker = None if args.no_caffe2 else caffe2_worker()
+    try:
+        res = interleaved(ours_cases(data), torch_cases(data), worker, args.rounds, args.block)
+    finally:
+        if worker is not None:
+            worker.close()
+    labels = {"sls": ("SparseLengthsSum", "EmbeddingBag fwd"),
+              "sls+grad": ("SparseLengthsSum + gradient", "EmbeddingBag fwd+bwd"),
+              "sparse_adagrad": ("SparseAdagrad", "optim.Adagrad (sparse)"),
+              "rowwise_adagrad": ("RowWiseSparseAdagrad", "optim.SparseAdam")}
     rows = []
-    labels = {"sls": "SparseLengthsSum", "sls+grad": "SparseLengthsSum + gradient",
-              "sparse_adagrad": "SparseAdagrad", "rowwise_adagrad": "RowWiseSparseAdagrad"}
-    for key, label in labels.items():
-        c2t = caffe2_t.get(key) if caffe2_t else None
-        tt = torch_t.get(key if key != "rowwise_adagrad" else "sparse_adam")
-        peer = "" if key != "rowwise_adagrad" else " (SparseAdam)"
-        rows.append([label, fmt_time(ours[key]), fmt_time(c2t),
-                     f"{c2t / ours[key]:.2f}x" if c2t else "–", fmt_time(tt) + peer,
-                     f"{tt / ours[key]:.2f}x"])
+    for key, (label, peer) in labels.items():
+        r = res[key]
+        ours, c2t, tt = r["ours"], r["caffe2"], r["torch"]
+        rows.append([label, fmt_time(ours), fmt_time(c2t),
+                     f"{c2t / ours:.2f}x" if c2t else "–", f"{fmt_time(tt)} ({peer})",
+                     f"{tt / ours:.2f}x"])
     print(f"{ROWS:,} x {DIM} float32 table, {BAGS * BAG:,} lookups in {BAGS:,} bags; "
-          f"{threads} thread(s); median of {args.repeat}")
+          f"{threads} thread(s); median of {args.rounds} x {args.block} interleaved calls")
     print(markdown_table(["case", "caffe2ops", "Caffe2 1.5.0", "Caffe2 / ours", "torch",
                           "torch / ours"], rows))
 

@@ -236,6 +236,8 @@ def check_alloc_size(op: str, shape: tuple, dtype: Any, what: str = "shape") -> 
         numel *= int(d)
     limits.check_blob_size(op, "output", shape, np.dtype(dtype).itemsize)
     return numel
+
+
 def copied_row_indices(op: str, what: str, indices: Any, rows: int) -> np.ndarray:
     """``indices`` (int32/int64, any shape) as a new flat int64 array, each checked to lie in
     ``[0, rows)``. The check runs on the copy, so what was validated is what a kernel reads even

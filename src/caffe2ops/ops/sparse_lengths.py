@@ -221,7 +221,7 @@ def sparse_lengths_mean(data: Any, indices: Any, lengths: Any,
 
 
 def _gradient(op: str, dy: Any, lengths: Any, indices: Any, weights: Any, mean: bool,
-              data: Any = None):
+              data: Any = None, reuse: Any = None):
     dy = c.float_input(op, "input dY", dy)
     if dy.ndim == 0:
         raise OperatorValueError(f"{op}: input dY must have at least one dimension (segments)")
@@ -246,7 +246,9 @@ def _gradient(op: str, dy: Any, lengths: Any, indices: Any, weights: Any, mean: 
     values = None
     kernel = fast("sparse_lengths_gradient", dy2d) if dy.flags.c_contiguous else None
     if kernel is not None:
-        values = np.empty((idx.size, d), dy.dtype)
+        values = c.reusable(reuse, shape, dy.dtype)  # an output blob of the right size
+        values = np.empty((idx.size, d), dy.dtype) if values is None else values.reshape(
+            idx.size, d)
         kernel(dy2d, offsets, w, mean, values)
     else:
         values = segment_gradient_reference(dy2d, offsets, w, mean)
@@ -320,15 +322,16 @@ def _run_mean(op, inputs, outs):
 
 
 def _run_grad_sum(op, inputs, outs):
-    return [_gradient(GRAD_SUM, inputs[0], inputs[1], inputs[2], None, False)]
+    return [_gradient(GRAD_SUM, inputs[0], inputs[1], inputs[2], None, False, reuse=outs[0])]
 
 
 def _run_grad_mean(op, inputs, outs):
-    return [_gradient(GRAD_MEAN, inputs[0], inputs[1], inputs[2], None, True)]
+    return [_gradient(GRAD_MEAN, inputs[0], inputs[1], inputs[2], None, True, reuse=outs[0])]
 
 
 def _run_grad_wsum(op, inputs, outs):
-    return [_gradient(GRAD_WSUM, inputs[1], inputs[2], inputs[3], inputs[0], False)]
+    return [_gradient(GRAD_WSUM, inputs[1], inputs[2], inputs[3], inputs[0], False,
+                      reuse=outs[0])]
 
 
 def _run_grad_wsum_main(op, inputs, outs):

@@ -39,3 +39,23 @@ class NetInstance:
             idx = self.operators.index(op)
             _add_context(exc, f"while running net '{self.name}', operator #{idx} ({op.type})")
             raise
+
+
+def final_outputs(net_def) -> list[str]:
+    """Blobs the net writes that no later operator reads, in the order they are first written."""
+    read_later: set[str] = set()
+    outputs: list[str] = []
+    for op in reversed(net_def.op):
+        outputs += [b for b in op.output if b not in read_later and b not in outputs]
+        read_later.update(op.input)
+    return outputs[::-1]
+
+
+def free_inputs(net_def) -> list[str]:
+    """Blobs the net reads before any of its operators writes them, in first-read order."""
+    written: set[str] = set()
+    inputs: list[str] = []
+    for op in net_def.op:
+        inputs += [b for b in op.input if b not in written and b not in inputs]
+        written.update(op.output)
+    return inputs

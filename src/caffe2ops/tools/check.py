@@ -1,7 +1,8 @@
-"""The main job: a Caffe2 net that uses every operator, its gradients, and numerical checks.
+"""The gradient-check tour: a Caffe2 net of the seed operators, its gradients, numerical checks.
 
-``caffe2ops demo`` builds the net below with ``core.Net``, adds gradient operators, runs forward
-and backward in a workspace, checks every operator's gradient (and the whole net's) against
+``caffe2ops check`` (alias ``caffe2ops demo``) builds the net below with ``core.Net``, adds
+gradient operators, runs forward and backward in a workspace, checks every operator's gradient
+(and the whole net's) against
 central finite differences, and prints one table. It returns 1 if any check fails::
 
     X -> Clip(-0.8, 0.8) -> ThresholdedRelu(alpha=-0.5) --+

@@ -408,19 +408,32 @@ def test_pow_tensor_exponent_and_broadcast():
         power(x, e=np.ones((2, 3)))
 
 
-@pytest.mark.parametrize("inplace", [False, True])
-def test_pow_gradient_argument_form(inplace):
+def test_pow_gradient_argument_form():
+    """Caffe2's sequence Pow(X, e-1), Mul(., dY), Scale(., e); the forward args are not copied."""
     x = np.random.RandomState(4).uniform(0.5, 2.0, (2, 3))
-    op = core.CreateOperator("Pow", ["X"], ["X" if inplace else "Y"], exponent=1.5)
-    if not inplace:
-        gradient_check(op, {"X": x}, "X")
+    op = core.CreateOperator("Pow", ["X"], ["Y"], exponent=1.5)
+    gradient_check(op, {"X": x}, "X")
     grad_ops, g_input = core.GradientRegistry.GetGradientForOp(op, ["G"])
-    assert [g.type for g in grad_ops] == ["PowGradient"] and g_input == ["X_grad"]
+    assert [g.type for g in grad_ops] == ["Pow", "Mul", "Scale"] and g_input == ["X_grad"]
+    assert [[(a.name, a.f) for a in g.arg] for g in grad_ops] == [
+        [("exponent", 0.5)], [], [("scale", 1.5)]]
     workspace.FeedBlob("X", x)
     workspace.RunOperatorOnce(op)
     workspace.FeedBlob("G", np.ones_like(x))
     workspace.RunOperatorsOnce(grad_ops)
     np.testing.assert_allclose(workspace.FetchBlob("X_grad"), 1.5 * x**0.5, rtol=1e-12)
+
+
+def test_pow_gradient_in_place_raises():
+    """Caffe2's in-place def reads Y^((e-1)/e), which loses X's sign: the backward pass raises."""
+    op = core.CreateOperator("Pow", ["B"], ["B"], exponent=2.0)
+    grad_ops, _ = core.GradientRegistry.GetGradientForOp(op, ["G"])
+    assert grad_ops[0].arg[0].f == 0.5  # Caffe2's def, field for field
+    net = core.Net("pow_in_place")
+    net.Copy(["X"], ["B"])
+    net.Proto().op.append(op)
+    with pytest.raises(OperatorError, match="Pow .*needs input 'B'.*overwritten in place"):
+        net.AddGradientOperators(["B"])
 
 
 def test_pow_gradient_tensor_form():
@@ -471,17 +484,32 @@ def test_div_gradient_finite_differences(shapes, kwargs):
 
 
 def test_div_gradient_in_place():
+    """Caffe2's DivGradient(dC, A, B, C) with A = C: A's shape is all it needs."""
     op = core.CreateOperator("Div", ["A", "B"], ["A"])
     grad_ops, g_input = core.GradientRegistry.GetGradientForOp(op, ["G"])
-    assert list(grad_ops[0].input) == ["G", "B", "A"] and g_input == ["A_grad", "B_grad"]
+    assert list(grad_ops[0].input) == ["G", "A", "B", "A"] and g_input == ["A_grad", "B_grad"]
     a, b = np.array([1.0, 4.0]), np.array([2.0, 8.0])
     workspace.FeedBlob("A", a)
     workspace.FeedBlob("B", b)
-    workspace.RunOperatorOnce(op)
+    net = core.Net("div_in_place")
+    net.Proto().op.append(op)
+    grads = net.AddGradientOperators({"A": "G"})
     workspace.FeedBlob("G", np.ones(2))
-    workspace.RunOperatorsOnce(grad_ops)
-    assert_bits_equal(workspace.FetchBlob("A_grad"), 1 / b)
-    assert_bits_equal(workspace.FetchBlob("B_grad"), -a / b**2)
+    workspace.RunNetOnce(net)
+    assert_bits_equal(workspace.FetchBlob(str(grads["A"])), 1 / b)
+    assert_bits_equal(workspace.FetchBlob(str(grads["B"])), -(a / b) / b)
+
+
+def test_div_gradient_legacy_three_inputs():
+    """DivGradient(B, C, dC), Caffe2's legacy input order; A has C's shape."""
+    b, c_out, dc = np.array([2.0, 4.0]), np.array([3.0, 0.5]), np.array([1.0, -2.0])
+    workspace.FeedBlob("B", b)
+    workspace.FeedBlob("C", c_out)
+    workspace.FeedBlob("dC", dc)
+    workspace.RunOperatorOnce(core.CreateOperator("DivGradient", ["B", "C", "dC"],
+                                                  ["dA", "dB"]))
+    assert_bits_equal(workspace.FetchBlob("dA"), dc / b)
+    assert_bits_equal(workspace.FetchBlob("dB"), -dc * c_out / b)
 
 
 def test_shape_inference_and_exports():

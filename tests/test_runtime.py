@@ -415,7 +415,8 @@ def test_helper_gradients_constant_fill_has_none():
     assert core.GradientRegistry.GetGradientForOp(op, ["c_grad"]) == ([], [])
     copy = core.CreateOperator("Copy", ["a"], ["b"])
     (g,), g_in = core.GradientRegistry.GetGradientForOp(copy, ["b_grad"])
-    assert g.type == "Copy" and list(g.input) == ["b_grad"] and g_in == ["a_grad"]
+    assert g.type == "CopyOnDeviceLike" and list(g.input) == ["b_grad", "a"]  # Caffe2's
+    assert g_in == ["a_grad"]
 
 
 def test_add_gradient_operators_list_form_autogen_constant_fill():

@@ -37,6 +37,10 @@ def __getattr__(name: str):
 
     if name in ("core", "workspace", "clipping", "modeling", "regularizer", "proto"):
         return importlib.import_module(f"caffe2ops.{name}")
+    if name in ("model_helper", "brew", "optimizer", "predictor"):
+        return importlib.import_module(f"caffe2ops.{name}")
+    if name in ("load_net", "save_net"):
+        return getattr(importlib.import_module("caffe2ops.net_io"), name)
     raise AttributeError(f"module 'caffe2ops' has no attribute {name!r}")
 
 

@@ -124,6 +124,7 @@ def DeviceOption(  # noqa: N802
     node_name: str | None = None,
     numa_node_id: int | None = None,
     cuda_gpu_id: int | None = None,
+    extra_info: Sequence[str] | None = None,
 ):
     """A ``caffe2_pb2.DeviceOption``; ``cuda_gpu_id`` is the old name of ``device_id``."""
     option = caffe2_pb2.DeviceOption(device_type=device_type)
@@ -134,6 +135,8 @@ def DeviceOption(  # noqa: N802
         option.node_name = node_name
     if numa_node_id is not None:
         option.numa_node_id = numa_node_id
+    if extra_info is not None:
+        option.extra_info.extend(extra_info)
     return option
 
 

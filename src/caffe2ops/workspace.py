@@ -271,3 +271,56 @@ class _BlobsDict(MutableMapping):
 
 
 blobs = _BlobsDict()
+
+
+class Predictor:
+    """Caffe2's ``workspace.Predictor(init_net, predict_net)``: a private workspace in which
+    ``init_net`` ran once and ``predict_net`` is created (each a NetDef, its bytes, or a net).
+
+    ``run(inputs)`` feeds a list to the first ``len(inputs)`` external inputs of
+    ``predict_net`` in order, or a dict by name (every name must already be a blob of the
+    predictor's workspace), runs the net and returns copies of its external outputs as a list.
+    The current workspace is not touched.
+
+    >>> import numpy as np
+    >>> from caffe2ops import core
+    >>> init = core.Net("predictor_init")
+    >>> _ = init.ConstantFill([], "lo", shape=[1], value=0.0)
+    >>> pred = core.Net("predictor_net")
+    >>> _ = pred.Clip(["x"], ["y"], min=0.0, max=1.0)
+    >>> pred.AddExternalOutput("y")
+    >>> p = Predictor(init.Proto(), pred.Proto().SerializeToString())
+    >>> p.run([np.array([-1.0, 0.5, 2.0], dtype=np.float32)])
+    [array([0. , 0.5, 1. ], dtype=float32)]
+    """
+
+    def __init__(self, init_net, predict_net) -> None:
+        init_def = _proto(init_net, caffe2_pb2.NetDef)
+        predict_def = _proto(predict_net, caffe2_pb2.NetDef)
+        self._blobs: dict[str, Any] = {}
+        NetInstance(init_def).run(self._blobs)
+        self._net = NetInstance(predict_def)
+        self._input_names = list(predict_def.external_input)
+        self._output_names = list(predict_def.external_output)
+
+    def run(self, inputs) -> list:
+        if isinstance(inputs, dict):
+            for name in inputs:
+                if _name(name) not in self._blobs:
+                    raise BlobNotFoundError(f"Predictor.run: blob does not exist: {name}")
+            feeds = [(_name(k), v) for k, v in inputs.items()]
+        else:
+            inputs = list(inputs)
+            if len(inputs) > len(self._input_names):
+                raise OperatorError(
+                    f"Predictor.run: {len(inputs)} inputs given, the net has "
+                    f"{len(self._input_names)} external inputs"
+                )
+            feeds = list(zip(self._input_names, inputs, strict=False))
+        for name, value in feeds:
+            self._blobs[name] = np.array(value, copy=True)
+        self._net.run(self._blobs)
+        missing = [n for n in self._output_names if n not in self._blobs]
+        if missing:
+            raise BlobNotFoundError(f"Predictor.run: output blob(s) {missing} were not produced")
+        return [np.array(self._blobs[n], copy=True) for n in self._output_names]

@@ -10,6 +10,7 @@ from caffe2ops.ops import (  # noqa: F401
     cos,
     cosine_embedding_criterion,
     cosine_similarity,
+    elementwise,
     ensure_clipped,
     lp_norm,
     sparse_normalize,

@@ -64,6 +64,22 @@ def legacy_broadcast_shape(op: str, a_shape: tuple, b_shape: tuple, axis: int) -
     return (1,) * axis + tuple(b_shape) + (1,) * (len(a_shape) - axis - len(b_shape))
 
 
+def legacy_axis(op: str, axis: int, axis_str: str, order: str) -> int:
+    """Caffe2's broadcast axis: ``order.find(axis_str)`` when ``axis_str`` is given, else
+    ``axis``.
+
+    >>> legacy_axis("Pow", -1, "C", "NCHW")
+    1
+    """
+    if not axis_str:
+        return int(axis)
+    if len(axis_str) != 1 or axis_str not in order:
+        raise OperatorValueError(
+            f"{op}: argument 'axis_str' must be one letter of order '{order}'; got {axis_str!r}"
+        )
+    return order.find(axis_str)
+
+
 def _numpy_broadcast(op: str, a_shape: tuple, b_shape: tuple) -> tuple:
     try:
         return tuple(np.broadcast_shapes(a_shape, b_shape))
@@ -208,7 +224,7 @@ def _run_pow(op, inputs, outs):
         raise OperatorValueError(
             f"{POW}: the exponent is given both as argument 'exponent' and as input 1"
         )
-    return [power(x, e=inputs[1], broadcast=a["broadcast"], axis=a["axis"], out=out)]
+    return [power(x, e=inputs[1], broadcast=a["broadcast"], axis=_axis(op), out=out)]
 
 
 def _run_pow_gradient(op, inputs, outs):
@@ -227,22 +243,44 @@ def _run_pow_gradient(op, inputs, outs):
             f"{len(inputs)} inputs and {len(op.outputs)} outputs"
         )
     x, e, y, dy = inputs
-    return list(power_gradient(x, dy, e=e, y=y, broadcast=a["broadcast"], axis=a["axis"]))
+    return list(power_gradient(x, dy, e=e, y=y, broadcast=a["broadcast"], axis=_axis(op)))
+
+
+def _axis(op) -> int:
+    a = op.args
+    return legacy_axis(op.type, a["axis"], a["axis_str"], a["order"])
 
 
 def _pow_gradient_maker(ctx):
+    """Caffe2's ``GetPowGradient``. With the ``exponent`` argument ``e``: ``Pow(X,
+    exponent=e-1) -> dX; Mul(dX, dY) -> dX; Scale(dX, scale=e) -> dX`` (``e-1`` in float32; the
+    forward arguments are not copied). In place, Caffe2 applies ``Pow(Y, (e-1)/e)``, which loses
+    X's sign (``Copy(X)->B; Pow(B)->B`` with X=[-2, 3], e=2 gave dX=[4, 6]): the def is
+    Caffe2's, but it reads X as the forward op saw it, so the backward pass raises instead. With
+    an exponent input: ``PowGradient(X, E, Y, dY) -> (dX, dE)`` (ours; Caffe2 emits a sequence of
+    ConstantFill, Sub, Pow, Mul, Log and SumReduceLike)."""
     d = ctx.def_
-    if len(d.input) == 1:
+    if any(arg.name == "exponent" for arg in d.arg):
+        e = np.float32(ctx.arg("exponent"))
+        x = ctx.I(0)
         if d.input[0] == d.output[0]:
-            exponent = ctx.arg("exponent")
-            if exponent is None or not abs(exponent) > 1e-12:
+            if not abs(e) > np.float32(1e-12):
                 raise OperatorError(
                     f"{POW}: the gradient of an in-place Pow needs |exponent| > 1e-12"
                 )
-            return [ctx.op(POW_GRAD, [ctx.O(0), ctx.GO(0)], [ctx.GI(0)], from_output=True)]
-        return [ctx.op(POW_GRAD, [ctx.I(0), ctx.GO(0)], [ctx.GI(0)])]
-    return [ctx.op(POW_GRAD, [ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)],
-                   [ctx.GI(0), ctx.GI(1)])]
+            power_e = (e - np.float32(1)) / e
+        else:
+            power_e = e - np.float32(1)
+        dx = ctx.GI(0)
+        return [ctx.op(POW, [x], [dx], exponent=float(power_e)),
+                ctx.op("Mul", [dx, ctx.GO(0)], [dx]),
+                ctx.op("Scale", [dx], [dx], scale=float(e))]
+    grad = ctx.op(POW_GRAD, [ctx.I(0), ctx.I(1), ctx.O(0), ctx.GO(0)], [ctx.GI(0), ctx.GI(1)])
+    grad.arg.extend(d.arg)
+    return [grad]
+
+
+_pow_gradient_maker.copy_arguments = False  # type: ignore[attr-defined]  # as Caffe2's maker
 
 
 # ----------------------------------------------------------------------------- Div
@@ -273,12 +311,23 @@ def divide(a: Any, b: Any, *, broadcast: bool = False, axis: int = -1, out: Any 
         return np.divide(a, bv, out=out)
 
 
+def _accumulate(terms: np.ndarray, shape: tuple) -> np.ndarray:
+    """Caffe2's broadcast gradient loop: ``out[j] += terms[i]`` over C's elements in order,
+    starting from +0, in the dtype."""
+    size = int(np.prod(shape, dtype=np.int64))
+    index = np.broadcast_to(np.arange(size).reshape(shape), terms.shape).reshape(-1)
+    acc = np.zeros(size, terms.dtype)
+    np.add.at(acc, index, terms.reshape(-1))
+    return acc.reshape(shape)
+
+
 def divide_gradient(
     dc: Any, b: Any, c_out: Any, a_shape: tuple | None = None, *, broadcast: bool = False,
     axis: int = -1,
 ):
-    """``(dA, dB)`` of :func:`divide`: ``dA = dC/B`` and ``dB = -dC·C/B``, computed in float64,
-    summed over broadcast dimensions and rounded once; ``a_shape`` defaults to ``C``'s shape.
+    """``(dA, dB)`` of :func:`divide`: ``dA = dC/B`` and ``dB = (-dC)·C/B`` in the dtype, as
+    Caffe2 computes them: elementwise when A and B have the same shape, else accumulated from
+    +0 over C's elements in order; ``a_shape`` defaults to ``C``'s shape.
 
     >>> import numpy as np
     >>> from caffe2ops.ops.arithmetic import divide_gradient
@@ -304,36 +353,42 @@ def divide_gradient(
                 f"{DIV_GRAD}: A {a_shape} and B {b.shape} do not broadcast to C {c_out.shape}"
             )
         bv_shape = b.shape
-    b64 = _f64(b).reshape(bv_shape)
+    bv = b.reshape(bv_shape)
     with np.errstate(all="ignore"):
-        da = reduce_to(np.broadcast_to(_f64(dc) / b64, c_out.shape), a_shape)
-        db = reduce_to(np.broadcast_to(-_f64(dc) * _f64(c_out) / b64, c_out.shape), bv_shape)
-    return _store(None, da, c_out.dtype), _store(None, db.reshape(b.shape), c_out.dtype)
+        da = np.divide(dc, bv)
+        db = np.divide(np.multiply(np.negative(dc), c_out), bv)
+        if a_shape != b.shape:
+            da = _accumulate(da, a_shape)
+            db = _accumulate(db, bv_shape)
+    return da, db.reshape(b.shape)
 
 
 def _run_div(op, inputs, outs):
     a = c.float_input(DIV, "input A", inputs[0])
-    shape, _ = _div_view(DIV, a, inputs[1], op.args["broadcast"], op.args["axis"])
+    axis = _axis(op)
+    shape, _ = _div_view(DIV, a, inputs[1], op.args["broadcast"], axis)
     out = c.reusable(outs[0], shape, a.dtype)
-    return [divide(a, inputs[1], broadcast=op.args["broadcast"], axis=op.args["axis"], out=out)]
+    return [divide(a, inputs[1], broadcast=op.args["broadcast"], axis=axis, out=out)]
 
 
 def _run_div_gradient(op, inputs, outs):
+    """Caffe2's two forms: ``(dC, A, B, C)``, and the legacy ``(B, C, dC)`` (A has C's shape)."""
     if len(inputs) == 4:
         dc, a, b, c_out = inputs
         a_shape = c.array(DIV_GRAD, "input A", a).shape
     else:
-        dc, b, c_out = inputs
+        b, c_out, dc = inputs
         a_shape = None
     return list(divide_gradient(dc, b, c_out, a_shape, broadcast=op.args["broadcast"],
-                                axis=op.args["axis"]))
+                                axis=_axis(op)))
 
 
 def _div_gradient_maker(ctx):
+    """Caffe2's ``DivGradient(dC, A, B, C)``. A is read for its shape only (C's when Div ran in
+    place), so it is named without a read and an in-place ``Div([A, B], [A])`` stays
+    differentiable, as in Caffe2."""
     d = ctx.def_
-    if d.input[0] == d.output[0]:  # A was overwritten: its shape is C's
-        return [ctx.op(DIV_GRAD, [ctx.GO(0), ctx.I(1), ctx.O(0)], [ctx.GI(0), ctx.GI(1)])]
-    return [ctx.op(DIV_GRAD, [ctx.GO(0), ctx.I(0), ctx.I(1), ctx.O(0)],
+    return [ctx.op(DIV_GRAD, [ctx.GO(0), d.input[0], ctx.I(1), ctx.O(0)],
                    [ctx.GI(0), ctx.GI(1)])]
 
 
@@ -347,10 +402,14 @@ def _infer_div(inputs, args):
         return [None]
 
 
-_BROADCAST = (
-    Arg("broadcast", "bool", False, "Caffe2's legacy broadcast of input 1 over input 0"),
-    Arg("axis", "int", -1, "legacy broadcast: first dimension of input 0 that input 1 matches"),
+LEGACY_BROADCAST = (
+    Arg("broadcast", "bool", False, "Caffe2's legacy broadcast of input B over input A"),
+    Arg("axis", "int", -1, "legacy broadcast: first dimension of A that B matches (-1: trailing)"),
+    Arg("axis_str", "string", "", "legacy broadcast: the axis as a letter of 'order'"),
+    Arg("order", "string", "NCHW", "legacy broadcast: the layout 'axis_str' refers to"),
 )
+
+_BROADCAST = LEGACY_BROADCAST
 
 register(OpSchema(
     type=POW, kernel=_run_pow, num_inputs=(1, 2), inputs=("X", "exponent"), outputs=("Y",),
@@ -374,5 +433,6 @@ register(OpSchema(
 register(OpSchema(
     type=DIV_GRAD, kernel=_run_div_gradient, num_inputs=(3, 4), num_outputs=(2, 2),
     inputs=("dC", "A", "B", "C"), outputs=("dA", "dB"), args=_BROADCAST,
-    doc="dA = dC/B, dB = -dC*C/B, each summed over broadcast dimensions.",
+    doc="(dC, A, B, C) or legacy (B, C, dC) -> dA = dC/B, dB = -dC*C/B, each summed over "
+        "broadcast dimensions.",
 ))

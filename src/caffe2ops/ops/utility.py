@@ -87,7 +87,8 @@ def _sum_gradient(ctx):
 
 
 def _copy_gradient(ctx):
-    return [ctx.op("Copy", [ctx.GO(0)], [ctx.GI(0)])]
+    """Caffe2's: ``CopyOnDeviceLike(dY, X)``; X gives the device only, so it is named, not read."""
+    return [ctx.op("CopyOnDeviceLike", [ctx.GO(0), ctx.def_.input[0]], [ctx.GI(0)])]
 
 
 def _infer_fill(inputs, args):

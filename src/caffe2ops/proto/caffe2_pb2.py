@@ -50,7 +50,7 @@ _MESSAGES: dict[str, list[tuple]] = {
     "DeviceOption": [
         ("device_type", 1, _OPT, "int32", "0"), ("device_id", 2, _OPT, "int32"),
         ("random_seed", 3, _OPT, "uint32"), ("node_name", 4, _OPT, "string"),
-        ("numa_node_id", 5, _OPT, "int32", "-1"),
+        ("numa_node_id", 5, _OPT, "int32", "-1"), ("extra_info", 6, _REP, "string"),
     ],
     "OperatorDef": [
         ("input", 1, _REP, "string"), ("output", 2, _REP, "string"), ("name", 3, _OPT, "string"),

@@ -3,8 +3,10 @@
 A gradient maker gets a :class:`GradientContext` and returns gradient ``OperatorDef``\\ s built
 with ``ctx.op(...)``, naming forward blobs through ``ctx.I(i)`` / ``ctx.O(j)`` (so the builder
 knows which blob versions the gradient reads) and gradient blobs through ``ctx.GO(j)`` /
-``ctx.GI(i)``. As in Caffe2, every gradient op gets the forward op's arguments, device option and
-engine, and ``is_gradient_op`` set; gradient blobs are named ``<blob>_grad``; a blob that several
+``ctx.GI(i)``. As in Caffe2's ``GetGradientForOp``, every gradient op carries ``name`` (empty),
+the forward op's device option (when set), its ``engine`` whenever the field is set (even to
+""), its arguments (unless the maker sets ``copy_arguments = False``, as Caffe2's Pow maker
+does), and ``is_gradient_op``; gradient blobs are named ``<blob>_grad``; a blob that several
 operators read gets its gradient contributions summed with ``Sum``.
 """
 
@@ -16,12 +18,19 @@ from dataclasses import dataclass
 
 from caffe2ops.errors import OperatorError
 from caffe2ops.proto import caffe2_pb2
+from caffe2ops.runtime import scope
 from caffe2ops.runtime.args import make_argument, parse_args
 from caffe2ops.runtime.schema import NO_GRADIENT, SHOULD_NOT_DO_GRADIENT, get_schema
 
 
 def grad_name(blob: str) -> str:
     return f"{blob}_grad"
+
+
+def new_op(op_type: str, inputs: Sequence[str], outputs: Sequence[str]):
+    """An OperatorDef as Caffe2's ``CreateOperatorDef``/``CreateOperator`` write it: ``name`` set
+    (empty), so the serialized bytes carry the field."""
+    return caffe2_pb2.OperatorDef(type=op_type, name="", input=list(inputs), output=list(outputs))
 
 
 class GradientContext:
@@ -61,7 +70,7 @@ class GradientContext:
         return self._args[name]
 
     def op(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], **kwargs):
-        op = caffe2_pb2.OperatorDef(type=op_type, input=list(inputs), output=list(outputs))
+        op = new_op(op_type, inputs, outputs)
         for key, value in kwargs.items():
             op.arg.append(make_argument(key, value))
         return op
@@ -108,13 +117,15 @@ def gradient_for_op(op_def, g_output: Sequence[str | None]) -> GradientResult:
         )
     ctx = GradientContext(op_def, g_output)
     ops = maker(ctx)
+    copy_arguments = getattr(maker, "copy_arguments", True)
     for op in ops:
+        op.is_gradient_op = True
         if op_def.HasField("device_option"):
             op.device_option.CopyFrom(op_def.device_option)
-        if op_def.engine:
+        if op_def.HasField("engine"):
             op.engine = op_def.engine
-        op.arg.extend(op_def.arg)
-        op.is_gradient_op = True
+        if copy_arguments:
+            op.arg.extend(op_def.arg)
     return GradientResult(ops, ctx.g_input, ctx.reads)
 
 
@@ -122,6 +133,16 @@ def GetGradientForOp(op_def, g_output):  # noqa: N802 - Caffe2's name
     """``(gradient_ops, g_input)`` for ``op_def`` given its output gradients, as Caffe2."""
     result = gradient_for_op(op_def, g_output)
     return result.ops, result.g_input
+
+
+def _ir_op(op_type: str, inputs: Sequence[str], outputs: Sequence[str]):
+    """The ops the backward pass itself adds (autogen ConstantFill, Sum) take the current
+    ``DeviceScope``, as Caffe2's IR creates them with ``core.CreateOperator``."""
+    op = new_op(op_type, inputs, outputs)
+    device = scope.current_device()
+    if device is not None:
+        op.device_option.CopyFrom(device)
+    return op
 
 
 def build_backward(
@@ -148,9 +169,7 @@ def build_backward(
     for y, given in ys.items():
         y = str(y)
         if given is None:
-            fill = caffe2_pb2.OperatorDef(
-                type="ConstantFill", input=[y], output=[f"{y}_autogen_grad"]
-            )
+            fill = _ir_op("ConstantFill", [y], [f"{y}_autogen_grad"])
             fill.arg.append(make_argument("value", 1.0))
             grad_ops.append(fill)
             contributions[(y, final.get(y, 0))].append((fill.output[0], None))
@@ -175,7 +194,10 @@ def build_backward(
                     part = f"{target}_autosplit_{k}"
                     op_def.output[j] = part
                 names.append(part)
-            grad_ops.append(caffe2_pb2.OperatorDef(type="Sum", input=names, output=[target]))
+            if target in names:  # Caffe2: Sum runs in place on its first input only
+                k = names.index(target)
+                names[0], names[k] = names[k], names[0]
+            grad_ops.append(_ir_op("Sum", names, [target]))
             name = target
         input_to_grad[blob] = name
         return name
@@ -192,8 +214,8 @@ def build_backward(
             if final.get(blob, 0) != needed:
                 raise OperatorError(
                     f"{op.type} (operator #{idx}): its gradient needs {kind} '{blob}' as the "
-                    f"forward operator saw it, but a later operator overwrote '{blob}' in place; "
-                    f"run {op.type} out of place to differentiate it"
+                    f"forward operator saw it, but '{blob}' was overwritten in place (by this "
+                    f"operator or a later one); run {op.type} out of place to differentiate it"
                 )
         grad_ops.extend(result.ops)
         # Each input's gradient claims the gradient-op output that writes it; one blob feeding

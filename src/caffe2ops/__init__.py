@@ -26,6 +26,7 @@ from caffe2ops.ops.cosine_similarity import cosine_similarity, cosine_similarity
 from caffe2ops.ops.ensure_clipped import ensure_clipped
 from caffe2ops.ops.lp_norm import lp_norm, lp_norm_gradient
 from caffe2ops.ops.sparse_normalize import sparse_normalize
+from caffe2ops.ops.sparse_to_dense import sparse_to_dense
 from caffe2ops.ops.thresholded_relu import thresholded_relu, thresholded_relu_gradient
 
 __version__ = "0.1.0"
@@ -62,6 +63,7 @@ __all__ = [
     "reference_kernels",
     "set_num_threads",
     "sparse_normalize",
+    "sparse_to_dense",
     "thresholded_relu",
     "thresholded_relu_gradient",
 ]

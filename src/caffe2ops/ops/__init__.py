@@ -14,6 +14,7 @@ from caffe2ops.ops import (  # noqa: F401
     ensure_clipped,
     lp_norm,
     sparse_normalize,
+    sparse_to_dense,
     thresholded_relu,
     utility,
 )

@@ -350,7 +350,7 @@ def comparison_table(runs: Sequence[RunResult]) -> str:
     for r in runs:
         clip = "none" if r.clip_norm is None else f"global L2 norm ≤ {r.clip_norm:g}"
         nonfinite = "none" if r.first_nonfinite is None else (
-            f"step {r.first_nonfinite[0]}: {r.first_nonfinite[1]}"
+            f"step {r.first_nonfinite[0]}: {r.first_nonfinite[1].split(' (shape')[0]}"
         )
         lines.append(
             f"| {r.name} | {r.lr:g} | {clip} | {r.step_grad_norm[0]:.4g} | "

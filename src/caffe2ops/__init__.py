@@ -15,6 +15,14 @@ from __future__ import annotations
 from caffe2ops.errors import OperatorError
 from caffe2ops.kernels import get_num_threads, set_num_threads
 from caffe2ops.ops._dispatch import reference_kernels
+from caffe2ops.ops.activations import (  # dense training operators
+    relu,
+    relu_gradient,
+    sigmoid,
+    sigmoid_gradient,
+    tanh,
+    tanh_gradient,
+)
 from caffe2ops.ops.clip import clip, clip_gradient
 from caffe2ops.ops.clip_tensor_by_scaling import clip_tensor_by_scaling
 from caffe2ops.ops.cos import cos, cos_gradient
@@ -23,7 +31,27 @@ from caffe2ops.ops.cosine_embedding_criterion import (
     cosine_embedding_criterion_gradient,
 )
 from caffe2ops.ops.cosine_similarity import cosine_similarity, cosine_similarity_gradient
+from caffe2ops.ops.device_copy import ensure_cpu_output
+from caffe2ops.ops.elementwise_max import elementwise_max, elementwise_max_gradient
 from caffe2ops.ops.ensure_clipped import ensure_clipped
+from caffe2ops.ops.fc import fc, fc_gradient
+from caffe2ops.ops.fillers import (
+    CaffeRandom,
+    gaussian_fill,
+    given_tensor_fill,
+    msra_fill,
+    uniform_fill,
+    xavier_fill,
+)
+from caffe2ops.ops.losses import (
+    averaged_loss,
+    averaged_loss_gradient,
+    squared_l2_distance,
+    squared_l2_distance_gradient,
+    sum_elements,
+    sum_elements_gradient,
+    sum_sqr_elements,
+)
 from caffe2ops.ops.lp_norm import lp_norm, lp_norm_gradient
 from caffe2ops.ops.sparse_normalize import sparse_normalize
 from caffe2ops.ops.sparse_to_dense import sparse_to_dense
@@ -66,4 +94,28 @@ __all__ = [
     "sparse_to_dense",
     "thresholded_relu",
     "thresholded_relu_gradient",
+    "CaffeRandom",
+    "averaged_loss",
+    "averaged_loss_gradient",
+    "elementwise_max",
+    "elementwise_max_gradient",
+    "ensure_cpu_output",
+    "fc",
+    "fc_gradient",
+    "gaussian_fill",
+    "given_tensor_fill",
+    "msra_fill",
+    "relu",
+    "relu_gradient",
+    "sigmoid",
+    "sigmoid_gradient",
+    "squared_l2_distance",
+    "squared_l2_distance_gradient",
+    "sum_elements",
+    "sum_elements_gradient",
+    "sum_sqr_elements",
+    "tanh",
+    "tanh_gradient",
+    "uniform_fill",
+    "xavier_fill",
 ]

@@ -5,6 +5,7 @@ Messages name the operator, the input or argument, and what was expected.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -172,3 +173,33 @@ def same_as_input(i: int = 0):
         return [inputs[i]]
 
     return infer
+
+
+# The most bytes one operator may allocate for an output whose size comes from a NetDef
+# (fillers): a 30-byte NetDef must not be able to ask for all memory (contract §4).
+# CAFFE2OPS_MAX_ALLOC_BYTES overrides the default; set_max_alloc_bytes changes it at run time.
+ALLOC_LIMIT = {"bytes": int(os.environ.get("CAFFE2OPS_MAX_ALLOC_BYTES", 1 << 34))}
+
+
+def set_max_alloc_bytes(limit: int) -> int:
+    """Set the allocation limit checked by :func:`check_alloc_size`; returns the previous one."""
+    previous = ALLOC_LIMIT["bytes"]
+    ALLOC_LIMIT["bytes"] = int(limit)
+    return previous
+
+
+def check_alloc_size(op: str, shape: tuple, dtype: Any, what: str = "shape") -> int:
+    """The element count of ``shape``, after checking that every dimension is >= 0 and that
+    ``numel * itemsize`` stays within the configured limit (raises ``OperatorValueError``)."""
+    numel = 1
+    for d in shape:
+        if d < 0:
+            raise OperatorValueError(f"{op}: {what} {tuple(shape)} has a negative dimension")
+        numel *= int(d)
+    nbytes = numel * np.dtype(dtype).itemsize
+    if nbytes > ALLOC_LIMIT["bytes"]:
+        raise OperatorValueError(
+            f"{op}: {what} {tuple(shape)} needs {nbytes} bytes, more than the allocation limit "
+            f"of {ALLOC_LIMIT['bytes']} bytes (CAFFE2OPS_MAX_ALLOC_BYTES)"
+        )
+    return numel

@@ -49,7 +49,8 @@ def verify(schema, op_def) -> None:
 class Operator:
     """A verified operator ready to run; nets keep these between runs."""
 
-    __slots__ = ("definition", "schema", "type", "inputs", "outputs", "args", "kernel", "device")
+    __slots__ = ("definition", "schema", "type", "inputs", "outputs", "args", "kernel", "device",
+                 "__weakref__")  # per-instance state (a filler's RNG) is kept in weak maps
 
     def __init__(self, op_def) -> None:
         schema = get_schema(op_def.type)

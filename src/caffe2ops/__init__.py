@@ -31,6 +31,8 @@ from caffe2ops.ops.cosine_embedding_criterion import (
     cosine_embedding_criterion_gradient,
 )
 from caffe2ops.ops.cosine_similarity import cosine_similarity, cosine_similarity_gradient
+from caffe2ops.ops.counters import atomic_iter, create_mutex, learning_rate
+from caffe2ops.ops.counters import iter_ as iter  # noqa: A001 - Caffe2's operator name
 from caffe2ops.ops.device_copy import ensure_cpu_output
 from caffe2ops.ops.elementwise_max import elementwise_max, elementwise_max_gradient
 from caffe2ops.ops.ensure_clipped import ensure_clipped
@@ -43,6 +45,7 @@ from caffe2ops.ops.fillers import (
     uniform_fill,
     xavier_fill,
 )
+from caffe2ops.ops.gather import gather, sparse_to_dense
 from caffe2ops.ops.losses import (
     averaged_loss,
     averaged_loss_gradient,
@@ -53,8 +56,25 @@ from caffe2ops.ops.losses import (
     sum_sqr_elements,
 )
 from caffe2ops.ops.lp_norm import lp_norm, lp_norm_gradient
+from caffe2ops.ops.optimizers import (
+    adagrad,
+    adam,
+    rowwise_sparse_adagrad,
+    scatter_weighted_sum,
+    sparse_adagrad,
+    sparse_adam,
+    weighted_sum,
+    weighted_sum_gradient,
+)
+from caffe2ops.ops.sparse_lengths import (
+    sparse_lengths_mean,
+    sparse_lengths_mean_gradient,
+    sparse_lengths_sum,
+    sparse_lengths_sum_gradient,
+    sparse_lengths_weighted_sum,
+    sparse_lengths_weighted_sum_gradient,
+)
 from caffe2ops.ops.sparse_normalize import sparse_normalize
-from caffe2ops.ops.sparse_to_dense import sparse_to_dense
 from caffe2ops.ops.thresholded_relu import thresholded_relu, thresholded_relu_gradient
 
 __version__ = "0.1.0"
@@ -75,6 +95,26 @@ def __getattr__(name: str):
 
 __all__ = [
     "OperatorError",
+    "adagrad",
+    "adam",
+    "atomic_iter",
+    "create_mutex",
+    "gather",
+    "iter",
+    "learning_rate",
+    "rowwise_sparse_adagrad",
+    "scatter_weighted_sum",
+    "sparse_adagrad",
+    "sparse_adam",
+    "sparse_lengths_mean",
+    "sparse_lengths_mean_gradient",
+    "sparse_lengths_sum",
+    "sparse_lengths_sum_gradient",
+    "sparse_lengths_weighted_sum",
+    "sparse_lengths_weighted_sum_gradient",
+    "sparse_to_dense",
+    "weighted_sum",
+    "weighted_sum_gradient",
     "clip",
     "clip_gradient",
     "clip_tensor_by_scaling",
@@ -91,7 +131,6 @@ __all__ = [
     "reference_kernels",
     "set_num_threads",
     "sparse_normalize",
-    "sparse_to_dense",
     "thresholded_relu",
     "thresholded_relu_gradient",
     "CaffeRandom",

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -22,15 +21,20 @@ from typing import Any
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
 from caffe2ops.runtime.args import make_argument
-from caffe2ops.runtime.gradient import GetGradientForOp, build_backward, register_gradient
+from caffe2ops.runtime.gradient import (
+    GetGradientForOp,
+    GradientSlice,
+    build_backward,
+    register_gradient,
+)
 from caffe2ops.runtime.schema import has_schema, registered_types
 
 CPU = caffe2_pb2.CPU
 CUDA = caffe2_pb2.CUDA
 
 
-# A sparse gradient: the rows ``indices`` of a parameter with values ``values`` (Caffe2's type).
-GradientSlice = collections.namedtuple("GradientSlice", ["indices", "values"])
+# GradientSlice (imported above): a sparse gradient, the rows ``indices`` of a parameter with
+# values ``values`` (Caffe2's type).
 
 
 def ScopedName(name: str) -> str:  # noqa: N802
@@ -392,7 +396,13 @@ class Net:
         for op in grad_ops:
             self._net.op.append(op)
             self._defined.update(op.output)
-        return {BlobReference(k, self): BlobReference(v, self) for k, v in input_to_grad.items()}
+        return {BlobReference(k, self): self._grad_ref(v) for k, v in input_to_grad.items()}
+
+    def _grad_ref(self, grad):
+        if isinstance(grad, GradientSlice):
+            return GradientSlice(BlobReference(grad.indices, self),
+                                 BlobReference(grad.values, self))
+        return BlobReference(grad, self)
 
     def Clone(self, name: str, keep_schema: bool = True) -> Net:  # noqa: N802
         proto = caffe2_pb2.NetDef()

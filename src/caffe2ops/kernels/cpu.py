@@ -457,3 +457,14 @@ def preload(names: list[str] | None = None,
     finally:
         PAR_MIN, PAR_MIN_COS, PAR_MIN_COS64, PAR_MIN_ROWS = saved
     return times
+
+
+# Sparse lookups and sparse optimizers (kernels/cpu_sparse.py), dispatched through this module.
+from caffe2ops.kernels.cpu_sparse import (  # noqa: E402, F401
+    rowwise_sparse_adagrad,
+    sparse_adagrad,
+    sparse_adam,
+    sparse_lengths_gradient,
+    sparse_lengths_sum,
+    sparse_lengths_weighted_sum,
+)

@@ -203,3 +203,28 @@ def check_alloc_size(op: str, shape: tuple, dtype: Any, what: str = "shape") -> 
             f"of {ALLOC_LIMIT['bytes']} bytes (CAFFE2OPS_MAX_ALLOC_BYTES)"
         )
     return numel
+def copied_row_indices(op: str, what: str, indices: Any, rows: int) -> np.ndarray:
+    """``indices`` (int32/int64, any shape) as a new flat int64 array, each checked to lie in
+    ``[0, rows)``. The check runs on the copy, so what was validated is what a kernel reads even
+    if the caller changes ``indices`` afterwards."""
+    indices = array(op, what, indices)
+    require_dtype(op, what, indices, INDEX_DTYPES, "int32 or int64")
+    flat = np.array(indices, dtype=np.int64, copy=True).reshape(-1)
+    if flat.size:
+        lo, hi = flat.min(), flat.max()
+        if lo < 0 or hi >= rows:
+            bad = int(lo) if lo < 0 else int(hi)
+            pos = int(np.flatnonzero(flat == bad)[0])
+            raise OperatorIndexError(
+                f"{op}: {what}[{pos}] = {bad} is out of range for {rows} rows "
+                f"(expected 0 <= index < {rows})"
+            )
+    return flat
+
+
+def float_scalar_input(op: str, what: str, x: Any) -> np.ndarray:
+    """A float tensor with exactly one element (a learning rate, a weight)."""
+    x = float_input(op, what, x)
+    if x.size != 1:
+        raise OperatorValueError(f"{op}: {what} must have exactly one element; got shape {x.shape}")
+    return x

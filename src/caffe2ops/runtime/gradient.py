@@ -12,6 +12,7 @@ operators read gets its gradient contributions summed with ``Sum``.
 
 from __future__ import annotations
 
+import collections
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
 from caffe2ops.runtime.args import make_argument, parse_args
 from caffe2ops.runtime.schema import NO_GRADIENT, SHOULD_NOT_DO_GRADIENT, get_schema
+
+# A sparse gradient: the rows ``indices`` of a parameter with values ``values`` (Caffe2's
+# ``core.GradientSlice``; ``caffe2ops.core.GradientSlice`` is this type).
+GradientSlice = collections.namedtuple("GradientSlice", ["indices", "values"])
 
 
 def grad_name(blob: str) -> str:
@@ -52,12 +57,22 @@ class GradientContext:
         return self.def_.output[j]
 
     def GO(self, j: int) -> str | None:  # noqa: N802
-        return self.g_output[j]
+        g = self.g_output[j]
+        if isinstance(g, GradientSlice):
+            raise OperatorError(
+                f"{self.def_.type}: the gradient of output '{self.def_.output[j]}' is sparse "
+                f"(a GradientSlice); this operator's gradient needs a dense one"
+            )
+        return g
 
     def GI(self, i: int) -> str:  # noqa: N802
         name = grad_name(self.def_.input[i])
         self.g_input[i] = name
         return name
+
+    def set_sparse(self, i: int, indices: str, values: str) -> None:
+        """The gradient of input ``i`` is ``GradientSlice(indices, values)`` (Caffe2 SetSparse)."""
+        self.g_input[i] = GradientSlice(indices, values)
 
     def set_dense(self, i: int, name: str) -> None:
         """The gradient of input ``i`` is the existing blob ``name`` (no op writes it)."""
@@ -185,6 +200,11 @@ def build_backward(
         blob = key[0]
         if len(parts) == 1:
             name = parts[0][0]
+        elif any(isinstance(part, GradientSlice) for part, _ in parts):
+            raise OperatorError(
+                f"blob '{blob}' gets {len(parts)} gradient contributions and some are sparse "
+                f"(GradientSlice); summing sparse gradients is not supported yet"
+            )
         else:
             target = grad_name(blob)
             names = []

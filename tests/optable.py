@@ -1308,3 +1308,8 @@ TABLE: list[OpEntry] = [
 ]
 
 BY_NAME = {e.op: e for e in TABLE}
+
+from optable_arith import ENTRIES as _ARITH  # noqa: E402
+
+TABLE += _ARITH
+BY_NAME.update({e.op: e for e in _ARITH})

@@ -250,7 +250,7 @@ class Net:
     _net_names_used: set[str] = set()
 
     def __init__(self, name_or_proto, inplace: bool = False) -> None:
-        self._next_name_index: dict[str, int] = {}
+        self._next_name_index = 0
         self._registered: set[str] = set()
         if isinstance(name_or_proto, caffe2_pb2.NetDef):
             self._net = caffe2_pb2.NetDef()
@@ -295,15 +295,19 @@ class Net:
         return BlobReference(blob_name, self)
 
     def NextName(self, prefix: str | None = None, output_id: int | None = None) -> str:  # noqa: N802
-        base = ScopedName(f"{self.Name()}/{prefix or 'blob'}")
-        if output_id is not None:
-            base = f"{base}:{output_id}"
-        name = base
-        index = self._next_name_index.get(base, 1)
-        while name in self._defined:
+        """An unused, unscoped name (the name scope is added when an operator uses it):
+        ``<net>/<prefix>``, else ``<net>/<prefix>_2``, ``_3``, ... (``:<output_id>`` appended);
+        without a prefix ``<net>_blob_<k>`` (Caffe2's rule)."""
+        if not prefix:
+            name = f"{self.Name()}_blob_{self._next_name_index}"
+            self._next_name_index += 1
+            return name
+        base = f"{self.Name()}/{prefix}"
+        suffix = "" if output_id is None else f":{output_id}"
+        name, index = base + suffix, 2
+        while self.BlobIsDefined(ScopedName(name)):
+            name = f"{base}_{index}{suffix}"
             index += 1
-            name = f"{base}_{index}"
-        self._next_name_index[base] = index
         return name
 
     def NextBlob(self, prefix: str | None = None) -> BlobReference:  # noqa: N802

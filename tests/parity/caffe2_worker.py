@@ -12,8 +12,13 @@ Requests are dicts with a ``cmd``:
 * ``run_nets``: ``init`` (NetDef bytes or None), ``net`` (NetDef bytes), ``feeds``, ``fetch``,
   ``iters`` (int), ``fetch_every`` (names fetched after every iteration, optional); runs the init
   net once, creates the net, runs it ``iters`` times.
+* ``run_cases``: ``cases``, a list of ``{"ops", "feeds", "fetch"}`` as in ``run_ops``, each run
+  after its own reset; returns ``{"results": [{"outputs": ...} or {"error": "..."}]}`` so that
+  many small cases cost one round trip and one refusal does not stop the others.
 * ``gradient``: ``op`` (OperatorDef bytes), ``g_output`` (list of names or None); returns
   ``{"ops": [bytes], "g_input": [...]}`` from ``core.GradientRegistry.GetGradientForOp``.
+  Caffe2 reads a 2-character gradient name as an ``(indices, values)`` pair (a sparse
+  gradient), so such names are refused here with a message instead.
 * ``exec``: ``code`` (Python source), ``feeds``; the code runs with ``core``, ``workspace``,
   ``np``, ``caffe2_pb2`` and ``feeds`` in scope after a workspace reset, and sets ``result``
   (a dict of plain values, arrays, NetDef/OperatorDef messages (sent as bytes)).
@@ -101,7 +106,21 @@ def cmd_run_nets(req):
     return {"outputs": fetch_all(req.get("fetch", [])), "history": history}
 
 
+def cmd_run_cases(req):
+    results = []
+    for case in req["cases"]:
+        try:
+            results.append(cmd_run_ops(case))
+        except Exception as exc:
+            results.append({"error": f"{type(exc).__name__}: {exc}".split("\nframe #0")[0]})
+    return {"results": results}
+
+
 def cmd_gradient(req):
+    short = [g for g in req["g_output"] if isinstance(g, str) and len(g) == 2]
+    if short:
+        raise ValueError(f"gradient names {short} have 2 characters: Caffe2's GetGradientForOp "
+                         "would unpack them as (indices, values); use longer names")
     op = caffe2_pb2.OperatorDef.FromString(req["op"])
     ops, g_input = core.GradientRegistry.GetGradientForOp(op, req["g_output"])
     return {"ops": [o.SerializeToString() for o in ops], "g_input": encode(list(g_input))}
@@ -115,7 +134,8 @@ def cmd_exec(req):
     return {"result": scope.get("result")}
 
 
-COMMANDS = {"run_ops": cmd_run_ops, "run_nets": cmd_run_nets, "gradient": cmd_gradient,
+COMMANDS = {"run_ops": cmd_run_ops, "run_nets": cmd_run_nets, "run_cases": cmd_run_cases,
+            "gradient": cmd_gradient,
             "exec": cmd_exec, "ping": lambda req: {"pong": True}}
 
 

@@ -108,6 +108,13 @@ class Caffe2Worker:
                              iters=iters, fetch_every=list(fetch_every))
         return reply
 
+    def run_cases(self, cases) -> list[dict]:
+        """Many ``run_ops`` in one round trip: ``cases`` is a list of ``(ops, feeds, fetch)``;
+        each result is ``{"outputs": {name: array}}`` or ``{"error": Caffe2's message}``."""
+        payload = [{"ops": [ops] if hasattr(ops, "SerializeToString") else list(ops),
+                    "feeds": feeds, "fetch": list(fetch)} for ops, feeds, fetch in cases]
+        return self.request("run_cases", cases=payload)["results"]
+
     def gradient(self, op, g_output) -> tuple[list, list]:
         """Caffe2's ``GetGradientForOp``: the gradient OperatorDefs and the input gradients."""
         reply = self.request("gradient", op=op, g_output=list(g_output))

@@ -7,10 +7,14 @@ returns the init and train NetDefs, the parameters and the losses. Here the scri
 ``caffe2.python.*`` imports resolve to caffe2ops modules through a temporary ``sys.modules``
 alias (installed only around the ``exec``).
 
-What must hold: both NetDefs equal Caffe2's op for op, field for field (text format compared, so
-presence and argument order count); the parameters after ``STEPS`` steps agree within
-``ULP_BOUND`` units in the last place of float32 (FC's matrix products go through different BLAS
-libraries, whose summation orders differ; everything else is elementwise).
+What must hold: both NetDefs equal Caffe2's op for op, field for field (text format and bytes
+compared, so presence and argument order count); the numbers agree within bounds stated per
+script in scale-ulps (the difference in units of the float32 ulp of the tensor's largest
+magnitude — elementwise ulps blow up on elements near zero): after one step from Caffe2's own
+state (what a step adds, not compounded), and after ``STEPS`` steps. They are not bit-identical
+because FC's matrix products go through different BLAS libraries (Caffe2's MKL sgemm, NumPy's
+OpenBLAS) whose summation orders differ; the other operators are Caffe2's bits or within their
+own bounds in ``bounds.py``.
 """
 
 from __future__ import annotations
@@ -25,9 +29,6 @@ import pytest
 from google.protobuf import text_format
 
 STEPS = 100
-# Largest float32 ulp distance seen on these scripts was far below this (see ulp_distance);
-# the bound is what the README states for whole-script parity.
-ULP_BOUND = 64
 
 # Reset the process-wide counters that enter blob and net names, identically on both sides.
 PRELUDE = """
@@ -43,17 +44,23 @@ for name, value in feeds["params"].items():
 for name, value in feeds["batches"][0].items():
     workspace.FeedBlob(name, value)
 workspace.CreateNet(model.net)
-losses = []
+# The state a step carries over: what the init net creates (parameters, optimizer state, the
+# iteration counter), the mutex aside.
+state = [b for op in model.param_init_net.Proto().op if op.type != "CreateMutex"
+         for b in op.output]
+losses, states = [], []
 for batch in feeds["batches"]:
     for name, value in batch.items():
         workspace.FeedBlob(name, value)
     workspace.RunNet(model.net)
     losses.append(workspace.FetchBlob("loss"))
+    states.append({b: workspace.FetchBlob(b) for b in state})
 result = {
     "init": model.param_init_net.Proto(),
     "train": model.net.Proto(),
     "params": {str(p): workspace.FetchBlob(str(p)) for p in model.GetParams()},
     "losses": np.array(losses, dtype=np.float32).reshape(-1),
+    "states": states,
 }
 """
 
@@ -93,7 +100,7 @@ loss = model.net.AveragedLoss(criterion, "loss")
 model.AddGradientOperators([loss])
 GradientClipping(grad_clip_method="by_norm", clip_norm_type="l2_norm", clip_threshold=1.0)(
     model.net, grad_map=model.param_to_grad)
-optimizer.build_adagrad(model, base_learning_rate=0.1, epsilon=1e-6)
+optimizer.build_adagrad(model, base_learning_rate=0.1)
 for param, grad in model.param_to_grad.items():
     if isinstance(grad, core.GradientSlice):
         MaxNorm(norm=1.0)(model.net, model.param_init_net, param, grad=grad,
@@ -156,13 +163,26 @@ def run_in_caffe2(caffe2, code: str, feeds: dict) -> dict:
     return caffe2.exec(PRELUDE + code, **feeds)
 
 
+def ordered(x: np.ndarray) -> np.ndarray:
+    """float32 bit patterns as integers ordered like the floats (adjacent floats differ by 1)."""
+    bits = np.asarray(x, np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
+
+
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> int:
-    """Largest distance in float32 units in the last place (ordered-integer difference)."""
-    ia = np.asarray(a, np.float32).view(np.int32).astype(np.int64)
-    ib = np.asarray(b, np.float32).view(np.int32).astype(np.int64)
-    ia = np.where(ia < 0, -(ia & 0x7FFFFFFF), ia)
-    ib = np.where(ib < 0, -(ib & 0x7FFFFFFF), ib)
-    return int(np.max(np.abs(ia - ib))) if ia.size else 0
+    """Largest elementwise distance in float32 units in the last place."""
+    return int(np.max(np.abs(ordered(a) - ordered(b)))) if np.size(a) else 0
+
+
+def scale_ulp_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest difference in units of the ulp of ``b``'s largest magnitude: elements near zero
+    (where one absolute rounding error is many of their own ulps) count at the tensor's scale."""
+    b = np.asarray(b, np.float32)
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
+    if scale == 0.0:
+        return float(ulp_distance(a, b))
+    difference = float(np.max(np.abs(np.asarray(a, np.float64) - b)))
+    return difference / float(np.spacing(np.float32(scale)))
 
 
 def assert_same_netdef(ours, theirs, label: str) -> None:
@@ -177,17 +197,49 @@ def assert_same_netdef(ours, theirs, label: str) -> None:
     assert ours.SerializeToString() == theirs.SerializeToString(), label
 
 
-def check_script(caffe2, code: str, feeds: dict) -> tuple[dict, dict]:
+def one_step_from_caffe2s_state(ours: dict, theirs: dict, feeds: dict) -> dict[str, float]:
+    """For every step k: start from Caffe2's state after step k-1, run our train net once on
+    batch k, compare with Caffe2's state after step k. Returns the worst scale-ulp distance per
+    blob; the errors do not compound, so this bounds what one step adds."""
+    from caffe2ops import workspace
+
+    worst: dict[str, float] = {}
+    previous = feeds["params"]
+    for batch, expected in zip(feeds["batches"], theirs["states"], strict=True):
+        workspace.ResetWorkspace()
+        workspace.RunNetOnce(ours["init"])
+        for name, value in {**previous, **batch}.items():
+            workspace.FeedBlob(name, value)
+        workspace.RunNetOnce(ours["train"])
+        for name, value in expected.items():
+            got = workspace.FetchBlob(name)
+            assert got.dtype == value.dtype and got.shape == value.shape, name
+            if value.dtype.kind == "f":
+                worst[name] = max(worst.get(name, 0.0), scale_ulp_distance(got, value))
+            else:
+                np.testing.assert_array_equal(got, value, err_msg=name)
+        previous = expected
+    return worst
+
+
+def check_script(caffe2, code: str, feeds: dict, final_bound: float,
+                 step_bound: float) -> tuple[dict, dict]:
+    """NetDefs equal; after every single step (from Caffe2's state) each state blob within
+    ``step_bound`` scale-ulps; after all ``STEPS`` steps each parameter within ``final_bound``
+    scale-ulps. Returns both results."""
     theirs = run_in_caffe2(caffe2, code, feeds)
     ours = run_here(code, feeds)
     assert_same_netdef(ours["init"], theirs["init"], "init")
     assert_same_netdef(ours["train"], theirs["train"], "train")
+    per_step = one_step_from_caffe2s_state(ours, theirs, feeds)
+    for name, distance in per_step.items():
+        assert distance <= step_bound, f"{name}: {distance:.1f} scale-ulp in one step"
     assert sorted(ours["params"]) == sorted(theirs["params"])
     for name, value in theirs["params"].items():
         assert ours["params"][name].dtype == value.dtype, name
         assert ours["params"][name].shape == value.shape, name
-        distance = ulp_distance(ours["params"][name], value)
-        assert distance <= ULP_BOUND, f"{name}: {distance} ulp after {STEPS} steps"
+        distance = scale_ulp_distance(ours["params"][name], value)
+        assert distance <= final_bound, f"{name}: {distance:.1f} scale-ulp after {STEPS} steps"
     return ours, theirs
 
 
@@ -225,19 +277,25 @@ def two_tower_feeds(seed: int = 1) -> dict:
 
 
 def test_linear_regression_script(caffe2):
-    ours, theirs = check_script(caffe2, LINEAR_REGRESSION, linear_regression_feeds())
+    # Measured: 128 scale-ulp in one step (y_pred_b while it is still near 0), 0.5 after 100.
+    ours, theirs = check_script(caffe2, LINEAR_REGRESSION, linear_regression_feeds(),
+                                final_bound=4, step_bound=256)
     # It trains: the loss falls on both sides.
-    assert theirs["losses"][-1] < theirs["losses"][0]
-    assert ours["losses"][-1] < ours["losses"][0]
+    assert theirs["losses"][-1] < theirs["losses"][0] / 100
+    assert ours["losses"][-1] < ours["losses"][0] / 100
 
 
 def test_two_tower_embedding_script(caffe2):
-    ours, theirs = check_script(caffe2, TWO_TOWER, two_tower_feeds())
-    np.testing.assert_allclose(ours["losses"], theirs["losses"], rtol=1e-4, atol=1e-6)
-    # The MaxNorm regularizer holds every touched embedding row at norm <= 1.
+    # Measured: 183 scale-ulp in one step (an embedding row's first Adagrad update divides a
+    # tiny gradient by sqrt(g²)+epsilon, magnifying FC's rounding difference), 239 after 100.
+    ours, theirs = check_script(caffe2, TWO_TOWER, two_tower_feeds(),
+                                final_bound=512, step_bound=512)
+    np.testing.assert_allclose(ours["losses"], theirs["losses"], rtol=1e-5, atol=1e-6)
+    # MaxNorm holds every embedding row the last batch touched at norm <= 1 (every row was
+    # touched in 100 steps).
     for side in ("query", "doc"):
         norms = np.linalg.norm(ours["params"][f"{side}_emb"], axis=1)
-        assert norms.max() <= 1.0 + 1e-5
+        assert norms.max() <= 1.0 + 1e-6
 
 
 @pytest.mark.parametrize("script", ["linear_regression", "two_tower"])
@@ -246,6 +304,72 @@ def test_scripts_emit_caffe2s_netdefs_before_training(caffe2, script):
     code = {"linear_regression": LINEAR_REGRESSION, "two_tower": TWO_TOWER}[script]
     code = code.replace(TRAIN_LOOP, "\nresult = {'init': model.param_init_net.Proto(), "
                                     "'train': model.net.Proto()}\n")
+    theirs = run_in_caffe2(caffe2, code, {})
+    ours = run_here(code, {})
+    assert_same_netdef(ours["init"], theirs["init"], "init")
+    assert_same_netdef(ours["train"], theirs["train"], "train")
+
+
+# Optimizer variants on small models (mixed dense + sparse, dense only, sparse only): NetDefs.
+MODEL_HEAD = """
+from caffe2.python import brew, core, model_helper, optimizer, workspace
+from caffe2.python.modeling.initializers import Initializer
+
+model = model_helper.ModelHelper(name="optimizer_variants")
+"""
+EMBEDDING = """
+emb = model.create_param(param_name="emb", shape=[10, 4],
+                         initializer=Initializer("GaussianFill", std=0.1))
+features = model.net.SparseLengthsSum([emb, "ids", "lengths"], "pooled")
+"""
+DENSE_LAYERS = """
+hidden = brew.fc(model, features, "hidden", dim_in=4, dim_out=3)
+act = brew.tanh(model, hidden, "act")
+out = model.net.Sigmoid(act, "out")
+"""
+LOSS = """
+dist = model.net.SquaredL2Distance([out, "target"], "dist")
+loss = model.net.AveragedLoss(dist, "loss")
+model.AddGradientOperators([loss])
+"""
+MODELS = {
+    "mixed": MODEL_HEAD + EMBEDDING + DENSE_LAYERS + LOSS,
+    "dense": MODEL_HEAD + 'features = "features"\n' + DENSE_LAYERS + LOSS,
+    "sparse": MODEL_HEAD + EMBEDDING + "out = features\n" + LOSS,
+}
+
+OPTIMIZER_VARIANTS = {
+    "sgd_fixed": ("mixed", "optimizer.build_sgd(model, base_learning_rate=0.1)"),
+    "sgd_exp_clipped": ("mixed", "optimizer.build_sgd(model, 0.1, policy='exp', gamma=0.99, "
+                                 "max_gradient_norm=0.5, allow_lr_injection=True)"),
+    "sgd_inv_weight_decay": ("mixed", "optimizer.add_weight_decay(model, 1e-4)\n"
+                                      "optimizer.build_sgd(model, 0.1, policy='inv', "
+                                      "gamma=1e-3, power=0.75)"),
+    "sgd_multistep": ("mixed", "optimizer.build_sgd(model, 0.2, policy='multistep', "
+                               "stepsizes=[5, 9], gamma=0.5)"),
+    "two_optimizers": ("mixed", "optimizer.build_sgd(model, 0.1)\n"
+                                "optimizer.build_sgd(model, 0.1)"),
+    "adagrad_dense_decay": ("dense", "optimizer.build_adagrad(model, base_learning_rate=0.05, "
+                                     "epsilon=1e-5, decay=0.9)"),
+    "adagrad_sparse": ("mixed", "optimizer.build_adagrad(model, 0.05, policy='step', "
+                                "stepsize=3, gamma=0.5)"),
+    "adagrad_rowwise": ("sparse", "optimizer.build_adagrad(model, 0.05, rowWise=True)"),
+    "adagrad_rowwise_clipped": ("sparse", "optimizer.build_adagrad(model, 0.05, rowWise=True, "
+                                          "max_gradient_norm=2.0)"),
+    "adam": ("dense", "optimizer.build_adam(model, base_learning_rate=0.01, beta1=0.8, "
+                      "epsilon=1e-6)"),
+}
+
+
+def variant_code(variant: str) -> str:
+    model, builder = OPTIMIZER_VARIANTS[variant]
+    return (MODELS[model] + builder +
+            "\nresult = {'init': model.param_init_net.Proto(), 'train': model.net.Proto()}\n")
+
+
+@pytest.mark.parametrize("variant", sorted(OPTIMIZER_VARIANTS))
+def test_optimizer_netdefs_equal_caffe2s(caffe2, variant):
+    code = variant_code(variant)
     theirs = run_in_caffe2(caffe2, code, {})
     ours = run_here(code, {})
     assert_same_netdef(ours["init"], theirs["init"], "init")

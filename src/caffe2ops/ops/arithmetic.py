@@ -160,7 +160,9 @@ def power(
         ev = _f64(_exponent_view(POW, x, e, bool(broadcast), int(axis)))
     y = c.output(POW, out, x.shape, x.dtype)
     with np.errstate(all="ignore"):
-        r = np.power(_f64(x), ev)
+        # A full-shape exponent array keeps NumPy off its scalar fast paths (x^0.5 as sqrt gives
+        # sqrt(-inf) = NaN and sqrt(-0) = -0); C's pow, as Caffe2 uses, gives +inf and +0.
+        r = np.power(_f64(x), np.full(x.shape, ev))
     return _store(y, r, x.dtype)
 
 

@@ -30,6 +30,10 @@ ULP_BOUNDS: dict[str, int] = {
     # Caffe2 reduces broadcast dimensions with float32 Eigen sums; ours sum in float64.
     "AddGradient": 2,
     "SubGradient": 2,
+    # GradientClipping's test net (Cos -> CosineSimilarity -> Div -> LpNorm, backward, then
+    # LpNorm/Pow/ClipTensorByScaling per gradient): the few-ulp differences above, propagated
+    # through CosineSimilarityGradient's cancellation, reach 38-64 ulp on small gradients.
+    "GradientClipping": 64,
 }
 
 

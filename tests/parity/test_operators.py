@@ -10,7 +10,7 @@ from bounds import bound, departure_for
 from cases import CASES, NOT_IN_CAFFE2, operators
 from record import RECORDER, bits_equal, ulp_distance
 
-from caffe2ops import core, workspace
+from caffe2ops import core, reference_kernels, workspace
 from caffe2ops.runtime.schema import registered_types
 
 
@@ -34,9 +34,9 @@ def run_ours(case):
         return exc
 
 
-def judge(rec, case, ours, theirs) -> None:
+def judge(rec, case, ours, theirs, backend: str = "fast") -> None:
     """Fold one case into the operator's record (a failure is a message in rec.failures)."""
-    what = f"{case.desc} {case.args}"
+    what = f"[{backend} kernels] {case.desc} {case.args}"
     caffe2_error = theirs.get("error")
     if isinstance(ours, Exception):
         if caffe2_error:
@@ -75,15 +75,20 @@ def judge(rec, case, ours, theirs) -> None:
 
 @pytest.mark.parametrize("op", operators())
 def test_operator_matches_caffe2(caffe2, op):
+    """Both of our backends (the fast kernels, loaded by tests/conftest.py, and the NumPy
+    reference kernels) against one Caffe2 run of every case."""
     cases = CASES.get(op, [])
     assert cases, f"{op}: no parity cases (add samples to tests/optable.py or cases.py)"
     rec = RECORDER.row(op, bound(op))
-    ours = [run_ours(case) for case in cases]
     theirs = caffe2.run_cases([(make_op(c), feeds(c), c.output_names) for c in cases])
-    for case, o, t in zip(cases, ours, theirs, strict=True):
-        judge(rec, case, o, t)
+    fast = [run_ours(case) for case in cases]
+    with reference_kernels():
+        reference = [run_ours(case) for case in cases]
+    for backend, ours in (("fast", fast), ("reference", reference)):
+        for case, o, t in zip(cases, ours, theirs, strict=True):
+            judge(rec, case, o, t, backend)
     assert not rec.failures, f"{op}:\n" + "\n".join(rec.failures[:20])
-    assert rec.cases + rec.both_refuse + sum(rec.departures.values()) == len(cases)
+    assert rec.cases + rec.both_refuse + sum(rec.departures.values()) == 2 * len(cases)
 
 
 def test_operators_without_a_caffe2_counterpart_are_named():

@@ -7,7 +7,7 @@ file free of newer syntax).
 
 The model, each seed operator in the role it exists for:
 
-* random Fourier features ``sqrt(2/D)·Cos(x·Ωᵀ + b)`` with a fixed ``Ω ~ N(0, σ²)``, ``b ~ U[0, 2π)``
+* random Fourier features ``sqrt(2/D)·Cos(x·Ωᵀ + b)``, fixed ``Ω ~ N(0, σ²)``, ``b ~ U[0, 2π)``
   (Rahimi & Recht, *Random Features for Large-Scale Kernel Machines*, NIPS 2007): FC, Cos, Scale;
 * an embedding network FC → ThresholdedRelu → FC (weights of the first layer kept in
   ``[-weight_clip, weight_clip]`` by EnsureClipped after every update);
@@ -23,9 +23,8 @@ Each example appears ``1 + negatives`` times in a training batch: once with its 
 label 1, then with sampled other classes and label -1 (the feeder builds these rows).
 """
 
-from __future__ import annotations
-
 import math
+
 
 class ModelConfig:
     """The architecture and training hyper-parameters (defaults: the main job's)."""
@@ -50,7 +49,7 @@ class ModelConfig:
         self.clip_norm = 1.0  # None: no clipping (the norm is still computed and reported)
         for key, value in kwargs.items():
             if not hasattr(self, key):
-                raise TypeError("ModelConfig: unknown setting {!r}".format(key))
+                raise TypeError(f"ModelConfig: unknown setting {key!r}")
             setattr(self, key, value)
 
     def as_dict(self):
@@ -97,10 +96,10 @@ def add_global_norm_clipping(c2, net, grad_map, clip_norm):
         if isinstance(g, c2.core.GradientSlice):
             # Rows may repeat in a slice: the norm is that of the summed (dense) gradient.
             dense = net.SparseToDense([g.indices, g.values, params_of[str(g.values)]],
-                                      "{}_dense".format(g.values))
-            squares.append(net.LpNorm([dense], "{}_sumsq".format(g.values), p=2))
+                                      f"{g.values}_dense")
+            squares.append(net.LpNorm([dense], f"{g.values}_sumsq", p=2))
         else:
-            squares.append(net.LpNorm([g], "{}_sumsq".format(g), p=2))
+            squares.append(net.LpNorm([g], f"{g}_sumsq", p=2))
     total = net.Sum(squares, "global_grad_sumsq") if len(squares) > 1 else squares[0]
     norm = net.Pow([total], "global_grad_norm", exponent=0.5)
     if clip_norm is not None:

@@ -79,7 +79,9 @@ def load_data(path: str | None = None) -> Dataset:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise TrainDataError(f"--data {path}: cannot read it as a NumPy .npz file ({exc})") from None
+        raise TrainDataError(
+            f"--data {path}: cannot read it as a NumPy .npz file ({exc})"
+        ) from None
     with archive:
         missing = [k for k in ("X", "y") if k not in archive.files]
         if missing:
@@ -333,7 +335,7 @@ def check_reload(paths: tuple[str, str], X: np.ndarray, expected: np.ndarray) ->
 
 
 def epoch_table(result: RunResult) -> str:
-    lines = [f"| epoch | loss | held-out accuracy | grad norm (mean) | grad norm (max) |",
+    lines = ["| epoch | loss | held-out accuracy | grad norm (mean) | grad norm (max) |",
              "|---:|---:|---:|---:|---:|"]
     for row in result.epochs:
         lines.append(
@@ -371,8 +373,8 @@ def plot_runs(runs: Sequence[RunResult], path: str) -> bool:
         return False
     fig, (ax_loss, ax_norm) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     for r in runs:
-        clip = "no clipping" if r.clip_norm is None else f"clip at {r.clip_norm:g}"
-        label = f"{r.name} (lr {r.lr:g}, {clip}; accuracy {r.final_accuracy:.3f})"
+        clip = "no clipping" if r.clip_norm is None else f"clipping at {r.clip_norm:g}"
+        label = f"{r.name}: lr {r.lr:g}, {clip}; held-out accuracy {r.final_accuracy:.3f}"
         steps = np.arange(1, len(r.step_loss) + 1)
         ax_loss.plot(steps, r.step_loss, label=label, linewidth=0.8)
         ax_norm.plot(steps, r.step_grad_norm, label=label, linewidth=0.8)
@@ -459,7 +461,7 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
                 num_classes=data.num_classes, num_features=data.X.shape[1],
                 base_lr=args.aggressive_lr, clip_norm=clip,
             )
-            trainer = Trainer(f"lr {args.aggressive_lr:g}, {name}", cfg_cmp, data, train_idx,
+            trainer = Trainer(f"aggressive, {name}", cfg_cmp, data, train_idx,
                               test_idx, batch_size, args.seed)
             runs.append(trainer.run_epochs(epochs, args.aggressive_lr, clip, progress))
         print(f"\n## What clipping buys (lr {args.aggressive_lr:g}, {epochs} epochs each)\n\n"

@@ -121,7 +121,7 @@ def test_short_run_learns_saves_and_reloads(tmp_path, capsys):
     assert "same embeddings bit for bit" in out
     assert (tmp_path / "init_net.pb").exists() and (tmp_path / "predict_net.pb").exists()
     accuracy = float(out.split("held-out nearest-proxy accuracy: ")[1].split(";")[0])
-    assert accuracy > 0.5, out  # chance is 0.1
+    assert accuracy > 0.8, out  # chance is 0.1
     assert status in (0, 1)  # 6 epochs need not reach the full run's 95 %
 
 
@@ -146,8 +146,8 @@ def test_clipping_comparison_on_a_fixed_seed(tmp_path):
         trainer = train.Trainer(name, cfg, data, tr, te, 64, seed=0)
         runs[name] = trainer.run_epochs(8, train.DEFAULT_AGGRESSIVE_LR, clip)
     assert runs["no clipping"].step_grad_norm[0] > 1.0  # the exploding first step
-    assert runs["no clipping"].final_accuracy < 0.4
-    assert runs["clipping"].final_accuracy > 0.6
+    assert runs["no clipping"].final_accuracy < 0.5
+    assert runs["clipping"].final_accuracy > 0.8
     assert runs["no clipping"].first_nonfinite is None  # cosine losses stay finite
 
 

@@ -33,8 +33,8 @@ class ModelConfig:
         self.num_classes = 10
         self.num_features = 64
         self.rff_dim = 512
-        self.rff_scale = 0.3  # σ of Ω, for inputs scaled to [0, 1]
-        self.hidden = 128
+        self.rff_scale = 0.7  # σ of Ω, for inputs scaled to [0, 1]
+        self.hidden = 256
         self.embed = 32
         self.alpha = 0.0  # ThresholdedRelu threshold
         self.margin = 0.1
@@ -44,7 +44,7 @@ class ModelConfig:
         self.weight_clip = 1.0
         self.max_norm = 1.0
         self.base_lr = 2.0
-        self.lr_stepsize = 400
+        self.lr_stepsize = 200
         self.lr_gamma = 0.5
         self.clip_norm = 1.0  # None: no clipping (the norm is still computed and reported)
         for key, value in kwargs.items():

@@ -33,7 +33,8 @@ import numpy as np
 
 from caffe2ops.tools import digits_model
 
-DEFAULT_EPOCHS = 25
+DEFAULT_EPOCHS = 15
+DEFAULT_COMPARE_EPOCHS = 10
 DEFAULT_LR = 2.0
 DEFAULT_AGGRESSIVE_LR = 8.0
 TARGET_ACCURACY = 0.95
@@ -409,8 +410,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="global gradient-norm threshold")
     parser.add_argument("--aggressive-lr", type=float, default=DEFAULT_AGGRESSIVE_LR,
                         help="learning rate of the clipping comparison")
-    parser.add_argument("--compare-epochs", type=int, default=None,
-                        help="epochs of each comparison run (default: --epochs)")
+    parser.add_argument("--compare-epochs", type=int, default=DEFAULT_COMPARE_EPOCHS,
+                        help="epochs of each comparison run (default: %(default)s)")
     parser.add_argument("--no-compare", action="store_true", help="skip the comparison runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--out", metavar="DIR", default="train-output",
@@ -418,8 +419,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars, short output")
 
 
-def run(args: argparse.Namespace, out=sys.stdout) -> int:
+def run(args: argparse.Namespace, out=None) -> int:
     """The main job; returns the exit status (1 if the digits model misses 95 %)."""
+    out = out or sys.stdout
     if args.epochs < 1 or args.batch_size < 1:
         print("caffe2ops train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
@@ -455,7 +457,7 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
 
     runs = [main_run]
     if not args.no_compare:
-        epochs = args.compare_epochs or args.epochs
+        epochs = args.compare_epochs
         for name, clip in (("no clipping", None), ("clipping", args.clip_norm)):
             cfg_cmp = digits_model.ModelConfig(
                 num_classes=data.num_classes, num_features=data.X.shape[1],

@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/caffe2ops demo
+	$(VENV)/bin/caffe2ops train -o demo-output
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q

@@ -158,7 +158,7 @@ def test_export_and_import_onnx_commands(tmp_path, capsys):
     assert "--value-info X=" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["check", "demo"])
+@pytest.mark.parametrize("command", ["check"])
 def test_check_runs_the_gradient_check_tour(command, capsys):
     assert main([command]) == 0
     out = capsys.readouterr().out

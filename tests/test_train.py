@@ -116,13 +116,26 @@ def test_training_net_uses_each_seed_operator_in_its_role():
 
 
 def test_short_run_learns_saves_and_reloads(tmp_path, capsys):
-    status = train.run(_args(tmp_path, epochs=6, no_compare=True))
+    """Through the command line: it learns, and the saved nets give the same embeddings in
+    ``workspace.Predictor`` (checked by the job) and in ``caffe2ops run``."""
+    from caffe2ops.tools.cli import main
+
+    status = main(["train", "--quiet", "--epochs", "6", "--no-compare", "-o", str(tmp_path)])
     out = capsys.readouterr().out
     assert "same embeddings bit for bit" in out
-    assert (tmp_path / "init_net.pb").exists() and (tmp_path / "predict_net.pb").exists()
+    init, predict = tmp_path / "init_net.pb", tmp_path / "predict_net.pb"
     accuracy = float(out.split("held-out nearest-proxy accuracy: ")[1].split(";")[0])
     assert accuracy > 0.8, out  # chance is 0.1
     assert status in (0, 1)  # 6 epochs need not reach the full run's 95 %
+
+    data = train.load_data(None)
+    X = data.X[:50]
+    np.save(tmp_path / "X.npy", X)
+    expected = workspace.Predictor(init.read_bytes(), predict.read_bytes()).run({"data": X})[0]
+    assert main(["run", str(predict), "--init", str(init), "--feed", f"data={tmp_path / 'X.npy'}",
+                 "--fetch", "embedding", "-o", str(tmp_path / "out.npz")]) == 0
+    with np.load(tmp_path / "out.npz") as got:
+        assert got["embedding"].tobytes() == expected.tobytes()
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -1,8 +1,9 @@
 """The ``caffe2ops`` command line.
 
 ``caffe2ops ops [NAME]``, ``describe OP`` (``--all --markdown`` writes docs/operators.md),
-``plot OP``, ``run PREDICT_NET``, ``draw NET``, ``export-onnx``, ``import-onnx``, ``check`` (the
-gradient-check tour; ``demo`` is its alias for now) and ``--version``. Net files may be binary
+``plot OP``, ``run PREDICT_NET``, ``draw NET``, ``export-onnx``, ``import-onnx``, ``train`` (the
+main job: trains a model on handwritten digits), ``check`` (the gradient-check tour) and
+``--version``. Net files may be binary
 (``.pb``) or text (``.pbtxt``) protobuf: the content decides, not the name.
 """
 
@@ -49,10 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"caffe2ops {caffe2ops.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for name, text in (("check", "run the gradient-check tour (finite differences, every "
-                        "gradient)"), ("demo", "alias of check")):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--seed", type=int, default=0)
+    text = "run the gradient-check tour (finite differences, every gradient)"
+    p = sub.add_parser("check", help=text, description=text)
+    p.add_argument("--seed", type=int, default=0)
+
+    from caffe2ops.tools import train
+
+    p = sub.add_parser("train", help="the main job: train a similarity model on handwritten "
+                       "digits and show what gradient clipping buys",
+                       description=train.__doc__.split("\n\n")[0])
+    train.add_arguments(p)
 
     p = sub.add_parser("ops", help="list the registered operators (or one)")
     p.add_argument("name", nargs="?", help="an operator type")
@@ -202,10 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command
     try:
-        if command in ("check", "demo"):
+        if command == "check":
             from caffe2ops.tools.check import main as check_main
 
             return check_main(args.seed)
+        if command == "train":
+            from caffe2ops.tools.train import run as train_run
+
+            return train_run(args)
         if command == "ops":
             print(_ops(args))
             return 0

@@ -208,5 +208,5 @@ def test_every_sparse_family_operator_has_a_table_entry():
 
     ours = {t for t in registered_types()
             if any(get_schema(t).kernel.__module__ == f.__name__ for f in families)}
-    assert len(ours) == 22
+    assert len(ours) == 21
     assert ours <= {e.op for e in TABLE}

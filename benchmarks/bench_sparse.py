@@ -13,8 +13,9 @@ Both runtimes run the same NetDefs (``workspace.RunNet``; output blobs are reuse
 by both); Caffe2 is timed inside its own process (``caffe2.exec``), so no pipe transfer counts.
 Same thread count everywhere (caffe2ops kernels and ``torch.set_num_threads``; Caffe2's CPU
 operators are single-threaded).
-Contenders are timed in interleaved blocks (``--rounds`` x ``--block`` calls each); times
-are medians.
+caffe2ops and Caffe2 are timed in interleaved blocks (``--rounds`` x ``--block`` calls each);
+PyTorch then runs the same rounds in a process of its own (see :func:`torch_in_subprocess`);
+times are medians.
 
 Run standalone: ``python benchmarks/bench_sparse.py [--rounds N] [--block N] [--threads N]
 [--no-caffe2]``.
@@ -179,21 +180,29 @@ def torch_cases(data) -> dict:
     return cases
 
 
-def interleaved(ours: dict, torch_c: dict, worker, rounds: int, block: int) -> dict:
-    """Per case: ``rounds`` rounds of a block of ``block`` timed calls for each contender in
-    turn (ours, torch, Caffe2), so a slow spell of a shared machine hits all alike."""
+#: Seconds of idling before each block: PyTorch's OpenMP workers spin-wait after a parallel
+#: region (about 0.2 s by default) and would otherwise steal the cores from whoever runs next.
+IDLE = 0.3
+
+
+def interleaved(contenders: dict, worker, rounds: int, block: int) -> dict:
+    """Per case: ``rounds`` rounds of a block of ``block`` timed calls of each contender in
+    turn (then Caffe2 when ``worker``), so a slow spell of a shared machine hits all alike."""
     samples: dict = {}
-    for case in ours:
-        got: dict[str, list[float]] = {"ours": [], "torch": [], "caffe2": []}
-        for fn in (ours[case], torch_c[case]):
-            fn()  # warm-up (compilation, first-touch pages)
+    for case in CASES:
+        got: dict[str, list[float]] = {"caffe2": []}
+        for who, cases in contenders.items():
+            got[who] = []
+            cases[case]()  # warm-up (compilation, first-touch pages)
         for _ in range(rounds):
-            for who, fn in (("ours", ours[case]), ("torch", torch_c[case])):
+            for who, cases in contenders.items():
+                time.sleep(IDLE)
                 for _ in range(block):
                     t0 = time.perf_counter()
-                    fn()
+                    cases[case]()
                     got[who].append(time.perf_counter() - t0)
             if worker is not None:
+                time.sleep(IDLE)
                 ops = np.frombuffer(json.dumps(CASES[case]).encode(), np.uint8)
                 res = worker.exec(CAFFE2_RUN, case=np.frombuffer(case.encode(), np.uint8),
                                   ops=ops, block=np.array([block]))
@@ -202,22 +211,46 @@ def interleaved(ours: dict, torch_c: dict, worker, rounds: int, block: int) -> d
     return samples
 
 
+def torch_in_subprocess(threads: int, rounds: int, block: int) -> dict:
+    """PyTorch in a process of its own: its OpenMP runtime and allocations, in the same process
+    as our kernels, slowed them by up to 2x in this benchmark (measured), which would flatter
+    PyTorch."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, __file__, "--torch-only", "--threads", str(threads),
+         "--rounds", str(rounds), "--block", str(block)],
+        check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--block", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="default: all (NUMBA_NUM_THREADS)")
     ap.add_argument("--no-caffe2", action="store_true")
+    ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     threads = args.threads or max_threads()
-    set_threads(threads)
     data = make_data()
+    if args.torch_only:
+        set_threads(threads)
+        res = interleaved({"torch": torch_cases(data)}, None, args.rounds, args.block)
+        print(json.dumps({case: r["torch"] for case, r in res.items()}))
+        return
+    from caffe2ops import kernels
+
+    kernels.set_num_threads(threads)  # (common.set_threads would import torch here)
     worker = None if args.no_caffe2 else caffe2_worker()
     try:
-        res = interleaved(ours_cases(data), torch_cases(data), worker, args.rounds, args.block)
+        res = interleaved({"ours": ours_cases(data)}, worker, args.rounds, args.block)
     finally:
         if worker is not None:
             worker.close()
+    del data
+    for case, t in torch_in_subprocess(threads, args.rounds, args.block).items():
+        res[case]["torch"] = t
     labels = {"sls": ("SparseLengthsSum", "EmbeddingBag fwd"),
               "sls+grad": ("SparseLengthsSum + gradient", "EmbeddingBag fwd+bwd"),
               "sparse_adagrad": ("SparseAdagrad", "optim.Adagrad (sparse)"),

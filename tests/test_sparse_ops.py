@@ -193,3 +193,20 @@ def test_atomic_iter_from_threads():
     for t in threads:
         t.join()
     assert counter[0] == 2000
+
+
+def test_every_sparse_family_operator_has_a_table_entry():
+    import importlib
+
+    from optable import TABLE  # (it appends optable_sparse.ENTRIES)
+
+    from caffe2ops.runtime.schema import registered_types
+
+    families = [importlib.import_module(f"caffe2ops.ops.{m}")
+                for m in ("gather", "sparse_lengths", "counters", "optimizers")]
+    from caffe2ops.runtime.schema import get_schema
+
+    ours = {t for t in registered_types()
+            if any(get_schema(t).kernel.__module__ == f.__name__ for f in families)}
+    assert len(ours) == 21
+    assert ours <= {e.op for e in TABLE}

@@ -37,6 +37,8 @@ def __getattr__(name: str):
 
     if name in ("core", "workspace", "clipping", "modeling", "regularizer", "proto"):
         return importlib.import_module(f"caffe2ops.{name}")
+    if name == "caffe2_pb2":  # `from caffe2ops import caffe2_pb2`
+        return importlib.import_module("caffe2ops.proto.caffe2_pb2")
     raise AttributeError(f"module 'caffe2ops' has no attribute {name!r}")
 
 

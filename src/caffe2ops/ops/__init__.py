@@ -12,6 +12,7 @@ from caffe2ops.ops import (  # noqa: F401
     cosine_similarity,
     ensure_clipped,
     lp_norm,
+    python_op,
     sparse_normalize,
     thresholded_relu,
     utility,

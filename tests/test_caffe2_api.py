@@ -314,3 +314,41 @@ def test_caffe2_pb2_importable_from_the_package():
     from caffe2ops.proto import caffe2_pb2 as nested
 
     assert top is nested and top.OperatorDef is caffe2_pb2.OperatorDef
+
+
+# ---- plans (what Caffe2's python_op_test runs the Python operator through) -----------------------
+
+
+def test_run_plan_iterates_steps_and_stops_on_the_stop_blob():
+    workspace.FeedBlob("acc", np.zeros(1, np.float32))
+    workspace.FeedBlob("one", np.ones(1, np.float32))
+    net = core.Net("plan_acc")
+    net.Sum(["acc", "one"], ["acc"])
+    workspace.RunPlan(core.Plan(core.ExecutionStep("five", net, 5)))
+    assert workspace.FetchBlob("acc")[0] == 5.0
+    assert "plan_acc" in workspace.GetNetNames()  # the plan's nets are created, as Caffe2's
+
+    def stop_at_eight(inputs, outputs):
+        outputs[0].feed(np.array([inputs[0].data[0] >= 8.0]))
+
+    check = core.Net("plan_check")
+    check.Python(stop_at_eight)(["acc"], ["stop"])
+    step = core.ExecutionStep("until_eight", [net, check], 100)
+    step.SetShouldStopBlob("stop")
+    plan = core.Plan("stop_plan")
+    plan.AddStep(step)
+    assert [n.Name() for n in plan.Nets()] == ["plan_acc", "plan_check"]
+    workspace.RunPlan(plan.Proto().SerializeToString())
+    assert workspace.FetchBlob("acc")[0] == 8.0
+
+    outer = core.ExecutionStep("outer", num_iter=3)
+    once = core.ExecutionStep("once", net)
+    once.SetOnlyOnce(True)
+    outer.AddSubstep(once)
+    outer.AddSubstep(core.ExecutionStep("each", net))
+    workspace.RunPlan(outer)
+    assert workspace.FetchBlob("acc")[0] == 12.0  # 1 (only once) + 3
+    bad = caffe2_pb2.PlanDef(name="bad")
+    bad.execution_step.add(name="s", network=["nowhere"])
+    with pytest.raises(OperatorError, match="runs net 'nowhere'"):
+        workspace.RunPlan(bad)

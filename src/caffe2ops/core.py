@@ -556,3 +556,128 @@ def _net_python(
 
 
 Net.Python = _net_python
+
+
+class ExecutionStep:
+    """Caffe2's ``core.ExecutionStep``: nets (or substeps) run ``num_iter`` times."""
+
+    _step_names_used: set[str] = set()
+
+    def __init__(self, name: str | None, nets=None, num_iter: int | None = None) -> None:
+        self._step = caffe2_pb2.ExecutionStep(name=name or self._next_name("step"))
+        self._nets: dict[str, Net] = {}
+        self._substeps: list[ExecutionStep] = []
+        if nets is not None:
+            for net in [nets] if isinstance(nets, Net) else nets:
+                self.AddNet(net)
+        if num_iter is not None:
+            self._step.num_iter = num_iter
+
+    @classmethod
+    def _next_name(cls, base: str) -> str:
+        name, k = base, 1
+        while name in cls._step_names_used:
+            name, k = f"{base}_{k}", k + 1
+        cls._step_names_used.add(name)
+        return name
+
+    def Name(self) -> str:  # noqa: N802
+        return self._step.name
+
+    def __str__(self) -> str:
+        return self._step.name
+
+    def Proto(self):  # noqa: N802
+        return self._step
+
+    def HasNets(self) -> bool:  # noqa: N802
+        return bool(self._step.network)
+
+    def HasSubsteps(self) -> bool:  # noqa: N802
+        return bool(self._step.substep)
+
+    def Nets(self) -> list:  # noqa: N802
+        return list(self._nets.values())
+
+    def Substeps(self) -> list:  # noqa: N802
+        return list(self._substeps)
+
+    def get_net(self, name: str):
+        return self._nets[name]
+
+    def SetIter(self, num_iter: int) -> None:  # noqa: N802
+        self._step.num_iter = num_iter
+
+    def SetOnlyOnce(self, only_once: bool) -> None:  # noqa: N802
+        self._step.only_once = only_once
+
+    def SetShouldStopBlob(self, should_stop_blob) -> None:  # noqa: N802
+        self._step.should_stop_blob = str(should_stop_blob)
+
+    def SetConcurrentSubsteps(self, concurrent_substeps: bool) -> None:  # noqa: N802
+        self._step.concurrent_substeps = concurrent_substeps
+
+    def AddNet(self, net) -> ExecutionStep:  # noqa: N802
+        if self._step.substep:
+            raise ValueError("an ExecutionStep has either nets or substeps")
+        name = net.Name() if isinstance(net, Net) else str(net)
+        if name not in self._nets:
+            self._nets[name] = net
+            self._step.network.append(name)
+        return self
+
+    def AddSubstep(self, substep: ExecutionStep) -> ExecutionStep:  # noqa: N802
+        if self._step.network:
+            raise ValueError("an ExecutionStep has either nets or substeps")
+        self._substeps.append(substep)
+        self._step.substep.add().CopyFrom(substep.Proto())
+        return self
+
+    def _all_nets(self) -> list:
+        nets = list(self._nets.values())
+        for sub in self._substeps:
+            nets.extend(sub._all_nets())
+        return nets
+
+
+class Plan:
+    """Caffe2's ``core.Plan``: nets and the execution steps that run them."""
+
+    def __init__(self, name_or_step) -> None:
+        self._plan = caffe2_pb2.PlanDef()
+        self._nets: dict[str, Net] = {}
+        self._steps: list[ExecutionStep] = []
+        if isinstance(name_or_step, ExecutionStep):
+            self._plan.name = name_or_step.Name()
+            self.AddStep(name_or_step)
+        elif isinstance(name_or_step, str):
+            self._plan.name = name_or_step
+        else:
+            raise ValueError("name_or_step must be a string or ExecutionStep")
+
+    def __str__(self) -> str:
+        return self._plan.name
+
+    def Proto(self):  # noqa: N802
+        return self._plan
+
+    def AddNets(self, nets) -> None:  # noqa: N802
+        for net in nets:
+            if not isinstance(net, Net):
+                raise TypeError(f"Plan.AddNets: expected core.Net objects, got {type(net)}")
+            if net.Name() not in self._nets:
+                self._nets[net.Name()] = net
+                self._plan.network.add().CopyFrom(net.Proto())
+
+    def Nets(self) -> list:  # noqa: N802
+        return list(self._nets.values())
+
+    def AddStep(self, step: ExecutionStep) -> None:  # noqa: N802
+        if not step.HasNets() and not step.HasSubsteps():
+            return
+        self._plan.execution_step.add().CopyFrom(step.Proto())
+        self._steps.append(step)
+        self.AddNets([n for n in step._all_nets() if isinstance(n, Net)])
+
+    def Steps(self) -> list:  # noqa: N802
+        return list(self._steps)

@@ -5,7 +5,7 @@ workspace that ``workspace.FeedBlob`` / ``RunNet`` use, so each thread can work 
 
     ws = Workspace()
     ws.create_blob("X").feed(x)         # True
-    ws.run(op_or_net)                   # an OperatorDef, a NetDef or a core.Net; returns None
+    ws.run(op_or_net)                   # an OperatorDef, a NetDef / core.Net or a PlanDef
     ws.blobs["Y"].fetch()               # a NumPy copy
     ws.has_blob("Y"), sorted(ws.blobs)  # ws.blobs is a new {name: Blob} dict on every access
 
@@ -194,7 +194,9 @@ class Workspace:
         elif isinstance(obj, caffe2_pb2.OperatorDef):
             Operator(obj).run(self._blob_values)
         elif isinstance(obj, caffe2_pb2.PlanDef):
-            raise OperatorError("Workspace.run: PlanDef execution is not supported by caffe2ops")
+            from caffe2ops.runtime.plan import run_plan
+
+            run_plan(obj, self._blob_values, self._net_instances)
         else:
             raise ValueError(f"Don't know how to do Workspace.run() on {type(obj)}")
 

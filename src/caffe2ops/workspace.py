@@ -347,3 +347,17 @@ def BenchmarkNet(name, warmup_runs: int, main_runs: int, run_individual: bool) -
                 per_op[k] += time.perf_counter() - t0
         per_op = [t * 1e3 / runs for t in per_op]
     return [total_ms, *per_op]
+
+
+def RunPlan(plan_or_step) -> bool:  # noqa: N802
+    """Run a plan (``core.Plan``, ``core.ExecutionStep``, a ``PlanDef`` or its bytes) on the
+    current workspace; its nets are created there (see :mod:`caffe2ops.runtime.plan`)."""
+    from caffe2ops.runtime.plan import run_plan
+
+    if hasattr(plan_or_step, "Proto") and isinstance(plan_or_step.Proto(),
+                                                     caffe2_pb2.ExecutionStep):
+        from caffe2ops import core
+
+        plan_or_step = core.Plan(plan_or_step)
+    run_plan(_proto(plan_or_step, caffe2_pb2.PlanDef), _ws().blobs, _ws().nets)
+    return True

@@ -13,8 +13,10 @@ operator we do not register or a Caffe2 module caffe2ops does not have, and at n
 (:func:`out_of_scope_reason` decides by that missing name; a missing function of a module we do
 have is a failure). Prints a table per file and exits 1 if any test failed.
 
-Also a pytest plugin (``-p caffe2_suite``): records every test's outcome and, for failures, the
-out-of-scope reason into ``$CAFFE2_SUITE_RESULTS``.
+Also a pytest plugin (``-p caffe2_suite``): installs the alias, records every test's outcome and,
+for failures, the out-of-scope reason into ``$CAFFE2_SUITE_RESULTS``; it runs Caffe2's hypothesis
+profile without the shrink/explain phases and per-example printing (they only shape a failure's
+report and cost minutes per failing test; pass or fail is unchanged). ``-v`` lists every test.
 
 >>> out_of_scope_reason(ModuleNotFoundError("No module named 'caffe2.python.brew': caffe2ops."
 ...     "compat has no counterpart (caffe2ops.brew does not exist)"))

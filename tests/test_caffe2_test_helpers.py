@@ -269,3 +269,15 @@ def test_serialized_round_trip_and_tampered_zips(tmp_path):
         assert _failed_once(_run_case(SerializedClip, "test_clip"), "does not exist")
     finally:
         serial.set_output_context(output_dir=serial.DATA_DIR, generate=False)
+
+
+def test_gradient_check_of_an_operator_in_place_on_another_input():
+    """Sum(A, B) -> A checked for B: A must be fed again before every finite difference."""
+
+    class InPlace(hu.HypothesisTestCase):
+        def test(self):
+            op = core.CreateOperator("Sum", ["A", "B"], ["A"])
+            A, B = np.array([0.5, -1.0], np.float32), np.array([0.25, 2.0], np.float32)
+            self.assertGradientChecks(hu.cpu_do, op, [A, B], 1, [0])
+
+    assert _run_case(InPlace, "test").wasSuccessful()

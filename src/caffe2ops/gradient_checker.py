@@ -101,15 +101,23 @@ class GradientChecker:
         x = np.array(inputs[input_to_check], copy=True)
         estimate = np.zeros(x.shape, dtype=np.float64)
         name = op.input[input_to_check]
+
+        def loss_at(value) -> float:
+            # Every input is fed again (as Caffe2 did): an operator running in place on another
+            # input must not see that input already overwritten by the previous run.
+            for other, other_value in zip(op.input, inputs, strict=True):
+                if other != name:
+                    self._feed(other, other_value)
+            self._feed(name, value)
+            return self._loss(op, outputs_with_grads)[0]
+
         flat, est = x.reshape(-1), estimate.reshape(-1)
         for k in range(flat.size):
             original = flat[k]
             flat[k] = original + self._stepsize
-            self._feed(name, x)
-            plus, _ = self._loss(op, outputs_with_grads)
+            plus = loss_at(x)
             flat[k] = original - self._stepsize
-            self._feed(name, x)
-            minus, _ = self._loss(op, outputs_with_grads)
+            minus = loss_at(x)
             flat[k] = original
             est[k] = (plus - minus) / (2 * self._stepsize)
         self._feed(name, x)

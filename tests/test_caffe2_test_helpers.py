@@ -4,8 +4,10 @@ gradients and stored results, which must fail."""
 
 from __future__ import annotations
 
+import io
 import os
 import unittest
+import zipfile
 
 import hypothesis.strategies as st
 import numpy as np
@@ -246,6 +248,12 @@ def test_serialized_round_trip_and_tampered_zips(tmp_path):
         assert [g.type for g in stored["grad_ops"]] == ["ClipGradient"]
         np.testing.assert_array_equal(stored["inputs"][0], _SERIAL_X)
         np.testing.assert_array_equal(stored["outputs"][0], np.clip(_SERIAL_X, -0.5, 0.5))
+
+        with zipfile.ZipFile(path) as z, zipfile.ZipFile(io.BytesIO(z.read("inout.npz"))) as npz:
+            assert sorted(npz.namelist()) == ["device_type.npy", "inputs.npy", "outputs.npy"]
+            for member in ("inputs.npy", "outputs.npy"):  # NumPy 1.18 (Caffe2's) can load them
+                assert b"numpy._core" not in npz.read(member)
+                assert b"numpy.core.multiarray" in npz.read(member)
 
         serial.set_output_context(generate=False)
         assert _run_case(SerializedClip, "test_clip").wasSuccessful()  # compares with the zip

@@ -26,6 +26,8 @@ import argparse
 import inspect
 import io
 import os
+import pickle
+import pickletools
 import sys
 import threading
 import zipfile
@@ -84,15 +86,54 @@ def _object_array(items) -> np.ndarray:
     return out
 
 
-def write_zip(path: str, op, inputs, outputs, grad_ops, device_type: int) -> None:
-    """Write one serialized test in Caffe2's zip format."""
+def _portable_pickle(value) -> bytes:
+    """``pickle.dumps(value, protocol=2)`` naming NumPy's modules as NumPy 1.x did.
+
+    NumPy 2 pickles arrays through ``numpy._core``, which the NumPy of Caffe2 1.5.0 (1.18)
+    cannot import; its ``numpy.core`` names still load under NumPy 2. Only the GLOBAL opcodes
+    are rewritten (located with :mod:`pickletools`), never array data.
+    """
+    data = pickle.dumps(value, protocol=2)
+    out, start = [], 0
+    for opcode, arg, pos in pickletools.genops(data):
+        if opcode.name == "GLOBAL" and arg.split(" ")[0].startswith("numpy._core"):
+            module, name = arg.split(" ", 1)
+            out.append(data[start:pos])
+            out.append(b"c" + ("numpy.core" + module[len("numpy._core"):]).encode() + b"\n"
+                       + name.encode() + b"\n")
+            start = pos + 1 + len(module) + 1 + len(name) + 1
+    out.append(data[start:])
+    return b"".join(out)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, inputs=_object_array(inputs), outputs=_object_array(outputs),
-                        device_type=int(device_type))
+    if array.dtype != object:
+        np.save(buffer, array, allow_pickle=False)
+        return buffer.getvalue()
+    header = {"descr": "|O", "fortran_order": False, "shape": array.shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    buffer.write(_portable_pickle(array))
+    return buffer.getvalue()
+
+
+def _npz_bytes(**arrays) -> bytes:
+    """What ``np.savez_compressed`` writes, readable by NumPy 1.18 and 2.x alike."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for key, value in arrays.items():
+            z.writestr(key + ".npy", _npy_bytes(np.asarray(value)))
+    return buffer.getvalue()
+
+
+def write_zip(path: str, op, inputs, outputs, grad_ops, device_type: int) -> None:
+    """Write one serialized test in Caffe2's zip format (readable by Caffe2 1.5.0's NumPy)."""
+    npz = _npz_bytes(inputs=_object_array(inputs), outputs=_object_array(outputs),
+                     device_type=np.array(int(device_type)))
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("op.pb", op.SerializeToString())
-        z.writestr("inout.npz", buffer.getvalue())
+        z.writestr("inout.npz", npz)
         for i, grad in enumerate(grad_ops):
             z.writestr(f"grad_{i}.pb", grad.SerializeToString())
 

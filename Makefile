@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean parity fuzz
+.PHONY: demo test bench lint install install-test clean parity fuzz caffe2-suite
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,7 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
+
+# Caffe2's own tests for our operators, copied out of the Caffe2 wheel at run time (not in `make test`).
+caffe2-suite: $(VENV)/.installed-test $(CAFFE2_VENV)/.installed
+	$(PY) tests/caffe2_suite.py

@@ -3,12 +3,17 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Caffe2's helpers register and load Caffe2's profiles on import; import them first so this
+# suite's own profiles (registered below under the same names) stay in force for every test.
+import caffe2ops.testing.hypothesis_test_util  # noqa: E402, F401, I001
+
 # Caffe2's profiles: dev (default), sandcastle (more, derandomised), debug (many).
+_base = settings.get_profile("default")
 settings.register_profile(
-    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "dev", _base, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.register_profile("sandcastle", max_examples=100, deadline=None, derandomize=True)
-settings.register_profile("debug", max_examples=1000, deadline=None)
+settings.register_profile("sandcastle", _base, max_examples=100, deadline=None, derandomize=True)
+settings.register_profile("debug", _base, max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("CAFFE2_HYPOTHESIS_PROFILE", "dev"))
 
 # The parity suite needs real Caffe2 (.venv-caffe2): it runs through `make parity` only.

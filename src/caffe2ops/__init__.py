@@ -91,6 +91,8 @@ def __getattr__(name: str):
         return importlib.import_module(f"caffe2ops.{name}")
     if name in ("load_net", "save_net"):
         return getattr(importlib.import_module("caffe2ops.net_io"), name)
+    if name == "caffe2_pb2":  # `from caffe2ops import caffe2_pb2`
+        return importlib.import_module("caffe2ops.proto.caffe2_pb2")
     raise AttributeError(f"module 'caffe2ops' has no attribute {name!r}")
 
 

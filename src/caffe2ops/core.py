@@ -421,3 +421,280 @@ class Net:
 
     def Ops(self) -> Sequence:  # noqa: N802
         return list(self._net.op)
+
+
+# --- Caffe2's process-level names: DataType, GlobalInit, engines, device inference, Python ops --
+
+
+class DataType:
+    """``TensorProto.DataType`` values as attributes: ``core.DataType.FLOAT == 1``."""
+
+
+for _name, _value in caffe2_pb2.TensorProto.DataType.items():
+    setattr(DataType, _name, _value)
+
+
+def GlobalInit(args) -> None:  # noqa: N802
+    """Same as ``workspace.GlobalInit``: Caffe2's flags (``args[0]`` is the program name)."""
+    from caffe2ops import workspace
+
+    workspace.GlobalInit(args)
+
+
+def IsOperator(op_type: str) -> bool:  # noqa: N802
+    return has_schema(op_type)
+
+
+_engine_prefs: dict[str, dict] = {"per_op": {}, "global": {}}
+
+
+def _device_key(key, what: str) -> int:
+    known = caffe2_pb2.DeviceType.values()
+    if isinstance(key, bool) or not isinstance(key, int) or key not in known:
+        raise TypeError(f"SetEnginePref: {what} keys must be caffe2_pb2 device types, got {key!r}")
+    return key
+
+
+def _engine_list(value, what: str) -> list[str]:
+    if isinstance(value, str | bytes) or not all(isinstance(e, str) for e in value):
+        raise TypeError(f"SetEnginePref: {what} must be a list of engine names, got {value!r}")
+    return list(value)
+
+
+def SetEnginePref(per_op_engine_pref, global_engine_pref) -> None:  # noqa: N802
+    """Caffe2's engine preferences: ``{device_type: {op_type: [engines]}}`` and
+    ``{device_type: [engines]}``; ``({}, {})`` clears them. Checked and kept (``GetEnginePref``);
+    every caffe2ops operator has one implementation per device, so nothing else changes."""
+    if not isinstance(per_op_engine_pref, Mapping) or not isinstance(global_engine_pref, Mapping):
+        raise TypeError("SetEnginePref: expects two dicts (per-op preferences, global preferences)")
+    per_op = {}
+    for device, prefs in per_op_engine_pref.items():
+        if not isinstance(prefs, Mapping):
+            raise TypeError(f"SetEnginePref: per-op preferences for device {device!r} must be "
+                            "a dict {op_type: [engines]}")
+        per_op[_device_key(device, "per-op")] = {
+            str(op): _engine_list(engines, f"engines for {op}") for op, engines in prefs.items()
+        }
+    global_prefs = {
+        _device_key(device, "global"): _engine_list(engines, "global engines")
+        for device, engines in global_engine_pref.items()
+    }
+    _engine_prefs["per_op"], _engine_prefs["global"] = per_op, global_prefs
+
+
+def GetEnginePref() -> tuple[dict, dict]:  # noqa: N802
+    """The preferences last given to :func:`SetEnginePref` (copies)."""
+    return dict(_engine_prefs["per_op"]), dict(_engine_prefs["global"])
+
+
+def _cpu_option():
+    return caffe2_pb2.DeviceOption()
+
+
+# Operators whose blobs live on another device than the operator (Caffe2's device inference).
+_CROSS_DEVICE = {
+    "CopyCPUToGPU": ("cpu", "op"),
+    "CopyGPUToCPU": ("op", "cpu"),
+    "EnsureCPUOutput": ("op", "cpu"),
+    "CopyFromCPUInput": ("cpu", "op"),
+}
+
+
+def InferOpBlobDevices(op) -> tuple[list, list]:  # noqa: N802
+    """``(input devices, output devices)``: the operator's device option for every blob, except
+    for Caffe2's copy operators (``CopyCPUToGPU``, ``CopyGPUToCPU``, ``EnsureCPUOutput``,
+    ``CopyFromCPUInput``) whose CPU side is CPU."""
+    op_device = caffe2_pb2.DeviceOption()
+    if op.HasField("device_option"):
+        op_device.CopyFrom(op.device_option)
+    if op.type in ("CopyCPUToGPU", "CopyGPUToCPU") and not op.HasField("device_option"):
+        from caffe2ops.errors import OperatorError
+
+        raise OperatorError(f"{op.type} op should have cuda device option")
+    sides = _CROSS_DEVICE.get(op.type, ("op", "op"))
+
+    def pick(side: str):
+        option = caffe2_pb2.DeviceOption()
+        option.CopyFrom(op_device if side == "op" else _cpu_option())
+        return option
+
+    return [pick(sides[0]) for _ in op.input], [pick(sides[1]) for _ in op.output]
+
+
+def InferOpBlobDevicesAsDict(op) -> tuple[dict, dict]:  # noqa: N802
+    """:func:`InferOpBlobDevices` as ``({input: DeviceOption}, {output: DeviceOption})``."""
+    inputs, outputs = InferOpBlobDevices(op)
+    return dict(zip(op.input, inputs, strict=True)), dict(zip(op.output, outputs, strict=True))
+
+
+def InferOpDeviceAsBlobDevices(op) -> tuple[list, list]:  # noqa: N802
+    op_device = op.device_option if op.device_option else caffe2_pb2.DeviceOption()
+    return [op_device] * len(op.input), [op_device] * len(op.output)
+
+
+def CreatePythonOperator(  # noqa: N802
+    f, inputs, outputs, grad_f=None, pass_workspace: bool = False, python_func_type=None,
+    *args, **kwargs,
+):
+    """A ``Python`` OperatorDef running ``f(inputs, outputs)`` (and ``grad_f`` for its gradient);
+    see :mod:`caffe2ops.ops.python_op`."""
+    from caffe2ops.runtime import python_functions
+
+    if pass_workspace:
+        kwargs["pass_workspace"] = True
+    kwargs["token"] = python_functions.register(f, grad_f, python_func_type)
+    return CreateOperator("Python", inputs, outputs, *args, **kwargs)
+
+
+def _net_python(
+    self, f, grad_f=None, python_func_type=None, pass_workspace: bool = False,
+    grad_output_indices=None, grad_input_indices=None,
+):
+    """``net.Python(f, grad_f=...)(inputs, outputs, **kwargs)`` appends a ``Python`` operator.
+
+    ``f`` and ``grad_f`` are functions ``(inputs, outputs)`` or builder tuples
+    ``(func, args, kwargs)`` (built here, in this process).
+    """
+    from caffe2ops.runtime import python_functions
+
+    if grad_f is not None and isinstance(f, tuple) != isinstance(grad_f, tuple):
+        raise ValueError("A tuple has to be passed to both f and grad_f or neither.")
+    core_kwargs: dict[str, Any] = {"token": python_functions.register(f, grad_f, python_func_type)}
+    if pass_workspace:
+        core_kwargs["pass_workspace"] = True
+
+    def add(inputs, outputs=None, **kwargs):
+        return self._add_op(
+            "Python", inputs, outputs, grad_output_indices=list(grad_output_indices or []),
+            grad_input_indices=list(grad_input_indices or []), **kwargs, **core_kwargs,
+        )
+
+    return add
+
+
+Net.Python = _net_python
+
+
+class ExecutionStep:
+    """Caffe2's ``core.ExecutionStep``: nets (or substeps) run ``num_iter`` times."""
+
+    _step_names_used: set[str] = set()
+
+    def __init__(self, name: str | None, nets=None, num_iter: int | None = None) -> None:
+        self._step = caffe2_pb2.ExecutionStep(name=name or self._next_name("step"))
+        self._nets: dict[str, Net] = {}
+        self._substeps: list[ExecutionStep] = []
+        if nets is not None:
+            for net in [nets] if isinstance(nets, Net) else nets:
+                self.AddNet(net)
+        if num_iter is not None:
+            self._step.num_iter = num_iter
+
+    @classmethod
+    def _next_name(cls, base: str) -> str:
+        name, k = base, 1
+        while name in cls._step_names_used:
+            name, k = f"{base}_{k}", k + 1
+        cls._step_names_used.add(name)
+        return name
+
+    def Name(self) -> str:  # noqa: N802
+        return self._step.name
+
+    def __str__(self) -> str:
+        return self._step.name
+
+    def Proto(self):  # noqa: N802
+        return self._step
+
+    def HasNets(self) -> bool:  # noqa: N802
+        return bool(self._step.network)
+
+    def HasSubsteps(self) -> bool:  # noqa: N802
+        return bool(self._step.substep)
+
+    def Nets(self) -> list:  # noqa: N802
+        return list(self._nets.values())
+
+    def Substeps(self) -> list:  # noqa: N802
+        return list(self._substeps)
+
+    def get_net(self, name: str):
+        return self._nets[name]
+
+    def SetIter(self, num_iter: int) -> None:  # noqa: N802
+        self._step.num_iter = num_iter
+
+    def SetOnlyOnce(self, only_once: bool) -> None:  # noqa: N802
+        self._step.only_once = only_once
+
+    def SetShouldStopBlob(self, should_stop_blob) -> None:  # noqa: N802
+        self._step.should_stop_blob = str(should_stop_blob)
+
+    def SetConcurrentSubsteps(self, concurrent_substeps: bool) -> None:  # noqa: N802
+        self._step.concurrent_substeps = concurrent_substeps
+
+    def AddNet(self, net) -> ExecutionStep:  # noqa: N802
+        if self._step.substep:
+            raise ValueError("an ExecutionStep has either nets or substeps")
+        name = net.Name() if isinstance(net, Net) else str(net)
+        if name not in self._nets:
+            self._nets[name] = net
+            self._step.network.append(name)
+        return self
+
+    def AddSubstep(self, substep: ExecutionStep) -> ExecutionStep:  # noqa: N802
+        if self._step.network:
+            raise ValueError("an ExecutionStep has either nets or substeps")
+        self._substeps.append(substep)
+        self._step.substep.add().CopyFrom(substep.Proto())
+        return self
+
+    def _all_nets(self) -> list:
+        nets = list(self._nets.values())
+        for sub in self._substeps:
+            nets.extend(sub._all_nets())
+        return nets
+
+
+class Plan:
+    """Caffe2's ``core.Plan``: nets and the execution steps that run them."""
+
+    def __init__(self, name_or_step) -> None:
+        self._plan = caffe2_pb2.PlanDef()
+        self._nets: dict[str, Net] = {}
+        self._steps: list[ExecutionStep] = []
+        if isinstance(name_or_step, ExecutionStep):
+            self._plan.name = name_or_step.Name()
+            self.AddStep(name_or_step)
+        elif isinstance(name_or_step, str):
+            self._plan.name = name_or_step
+        else:
+            raise ValueError("name_or_step must be a string or ExecutionStep")
+
+    def __str__(self) -> str:
+        return self._plan.name
+
+    def Proto(self):  # noqa: N802
+        return self._plan
+
+    def AddNets(self, nets) -> None:  # noqa: N802
+        for net in nets:
+            if not isinstance(net, Net):
+                raise TypeError(f"Plan.AddNets: expected core.Net objects, got {type(net)}")
+            if net.Name() not in self._nets:
+                self._nets[net.Name()] = net
+                self._plan.network.add().CopyFrom(net.Proto())
+
+    def Nets(self) -> list:  # noqa: N802
+        return list(self._nets.values())
+
+    def AddStep(self, step: ExecutionStep) -> None:  # noqa: N802
+        if not step.HasNets() and not step.HasSubsteps():
+            return
+        self._plan.execution_step.add().CopyFrom(step.Proto())
+        self._steps.append(step)
+        self.AddNets([n for n in step._all_nets() if isinstance(n, Net)])
+
+    def Steps(self) -> list:  # noqa: N802
+        return list(self._steps)

@@ -33,11 +33,13 @@ class GradientChecker:
         threshold: float,
         device_option=None,
         workspace_name: str = "gradient_check",
+        input_device_options=None,
     ) -> None:
         self._stepsize = stepsize
         self._threshold = threshold
         self._device_option = device_option
         self._workspace_name = workspace_name
+        self._input_device_options = dict(input_device_options or {})
 
     def _loss(self, op, outputs_with_grads: Sequence[int]) -> tuple[float, list[np.ndarray]]:
         workspace.RunOperatorOnce(op)
@@ -52,22 +54,36 @@ class GradientChecker:
         input_to_check: int,
         outputs_with_grads: Sequence[int],
         grad_ops=None,
+        input_device_options=None,
     ) -> tuple[bool, np.ndarray, np.ndarray]:
-        """``(ok, analytic gradient, numeric estimate)`` for input ``input_to_check``."""
+        """``(ok, analytic gradient, numeric estimate)`` for input ``input_to_check``.
+
+        Runs in workspace ``workspace_name``, emptied before and after, unless that is the current
+        workspace (then, as in Caffe2, it runs there and leaves its blobs alone)."""
         old = workspace.CurrentWorkspace()
-        workspace.SwitchWorkspace(self._workspace_name, True)
-        workspace.ResetWorkspace()
+        own = self._workspace_name != old
+        if own:
+            workspace.SwitchWorkspace(self._workspace_name, True)
+            workspace.ResetWorkspace()
+        self._feed_options = dict(input_device_options or self._input_device_options)
         try:
             return self._check(op, inputs, input_to_check, outputs_with_grads, grad_ops)
         finally:
-            workspace.ResetWorkspace()
-            workspace.SwitchWorkspace(old)
+            if own:
+                workspace.ResetWorkspace()
+                workspace.SwitchWorkspace(old)
+
+    def _feed(self, name, value) -> None:
+        workspace.FeedBlob(name, value, self._feed_options.get(name, self._device_option))
 
     def _check(self, op, inputs, input_to_check, outputs_with_grads, grad_ops):
         if self._device_option is not None:
             op.device_option.CopyFrom(self._device_option)
+        if len(inputs) != len(op.input):
+            raise ValueError(f"{op.type}: {len(inputs)} input arrays given for "
+                             f"{len(op.input)} inputs {list(op.input)}")
         for name, value in zip(op.input, inputs, strict=True):
-            workspace.FeedBlob(name, value, self._device_option)
+            self._feed(name, value)
         if grad_ops is None:
             g_output = [
                 grad_name(name) if i in outputs_with_grads else None
@@ -85,18 +101,31 @@ class GradientChecker:
         x = np.array(inputs[input_to_check], copy=True)
         estimate = np.zeros(x.shape, dtype=np.float64)
         name = op.input[input_to_check]
+
+        def loss_at(value) -> float:
+            # Every input is fed again (as Caffe2 did): an operator running in place on another
+            # input must not see that input already overwritten by the previous run.
+            for other, other_value in zip(op.input, inputs, strict=True):
+                if other != name:
+                    self._feed(other, other_value)
+            self._feed(name, value)
+            return self._loss(op, outputs_with_grads)[0]
+
         flat, est = x.reshape(-1), estimate.reshape(-1)
         for k in range(flat.size):
             original = flat[k]
             flat[k] = original + self._stepsize
-            workspace.FeedBlob(name, x, self._device_option)
-            plus, _ = self._loss(op, outputs_with_grads)
+            plus = loss_at(x)
             flat[k] = original - self._stepsize
-            workspace.FeedBlob(name, x, self._device_option)
-            minus, _ = self._loss(op, outputs_with_grads)
+            minus = loss_at(x)
             flat[k] = original
             est[k] = (plus - minus) / (2 * self._stepsize)
-        workspace.FeedBlob(name, x, self._device_option)
+        self._feed(name, x)
         ok = bool(np.all(np.isclose(analytic, estimate, atol=self._threshold,
                                     rtol=self._threshold)))
         return ok, analytic, estimate.astype(analytic.dtype)
+
+
+def getGradientForOp(op):  # noqa: N802 - Caffe2's name
+    """``(gradient ops, g_input)`` of ``op`` with every output's gradient ``<output>_grad``."""
+    return GetGradientForOp(op, [grad_name(s) for s in op.output])

@@ -28,8 +28,8 @@ from caffe2ops.runtime.operator import Operator
 from caffe2ops.runtime.tensor import DTYPE_TO_TP, tensor_proto_to_array
 
 
-class Workspace:
-    """Blobs by name and created nets by name."""
+class _NamedWorkspace:
+    """Blobs by name and created nets by name (``workspace.Workspace`` is ``C.Workspace``)."""
 
     def __init__(self, name: str, root_folder: str | None = None) -> None:
         self.name = name
@@ -38,12 +38,17 @@ class Workspace:
         self.nets: dict[str, NetInstance] = {}
 
 
-_workspaces: dict[str, Workspace] = {"default": Workspace("default")}
+_workspaces: dict[str, _NamedWorkspace] = {"default": _NamedWorkspace("default")}
 _current: list[str] = ["default"]
 
 
-def _ws() -> Workspace:
+def _ws() -> _NamedWorkspace:
     return _workspaces[_current[0]]
+
+
+def current_workspace() -> _NamedWorkspace:
+    """The current named workspace (what ``C.Workspace.current`` views)."""
+    return _ws()
 
 
 def current_blobs() -> MutableMapping[str, Any]:
@@ -125,19 +130,20 @@ def Blobs() -> list[str]:  # noqa: N802
 def ResetWorkspace(root_folder: str | None = None) -> bool:  # noqa: N802
     """Replace the current workspace with an empty one of the same name."""
     ws = _ws()
-    _workspaces[ws.name] = Workspace(ws.name, root_folder or ws.root_folder)
+    _workspaces[ws.name] = _NamedWorkspace(ws.name, root_folder or ws.root_folder)
     return True
 
 
 def SwitchWorkspace(name: str, create_if_missing: bool | None = None) -> None:  # noqa: N802
     """Make workspace ``name`` current; a missing one is created only if ``create_if_missing``."""
+    name = name.decode("utf-8") if isinstance(name, bytes) else str(name)
     if name not in _workspaces:
         if not create_if_missing:
             raise OperatorError(
                 f"SwitchWorkspace: workspace '{name}' does not exist; pass "
                 "create_if_missing=True to create it"
             )
-        _workspaces[name] = Workspace(name)
+        _workspaces[name] = _NamedWorkspace(name)
     _current[0] = name
 
 
@@ -275,6 +281,9 @@ class _BlobsDict(MutableMapping):
     def __len__(self):
         return len(_ws().blobs)
 
+    def __contains__(self, key):
+        return HasBlob(key)
+
 
 blobs = _BlobsDict()
 
@@ -330,3 +339,82 @@ class Predictor:
         if missing:
             raise BlobNotFoundError(f"Predictor.run: output blob(s) {missing} were not produced")
         return [np.array(self._blobs[n], copy=True) for n in self._output_names]
+# --- Caffe2's process-level API: GlobalInit, devices, C.Workspace, BenchmarkNet ---------------
+
+from caffe2ops import pybind_state as C  # noqa: E402
+
+Workspace = C.Workspace
+has_cuda_support = C.has_cuda_support
+has_gpu_support = C.has_gpu_support
+has_hip_support = C.has_hip_support
+GpuDeviceType = caffe2_pb2.CUDA  # Caffe2 names CUDA even without a GPU; it claims no device
+
+
+def NumCudaDevices() -> int:  # noqa: N802
+    """GPUs visible through CuPy; 0 without CuPy or a device."""
+    return C.cuda_device_count()
+
+
+NumGpuDevices = NumCudaDevices
+
+
+def GlobalInit(args) -> None:  # noqa: N802
+    """Caffe2's flags: ``--caffe2_log_level`` and the thread counts apply, other Caffe2 flags are
+    ignored with a warning, unknown flags raise (see :mod:`caffe2ops.runtime.flags`)."""
+    from caffe2ops.runtime.flags import apply_flags
+
+    apply_flags(args)
+    _global_init_args.extend(str(a) for a in list(args)[1:])
+
+
+_global_init_args: list[str] = []
+
+
+def RegisteredOperators() -> list[str]:  # noqa: N802
+    from caffe2ops.runtime.schema import registered_types
+
+    return registered_types()
+
+
+def BenchmarkNet(name, warmup_runs: int, main_runs: int, run_individual: bool) -> list[float]:  # noqa: N802
+    """Caffe2's timing list: milliseconds per run of the whole net, then one entry per operator
+    (its milliseconds per run when ``run_individual``, else 0.0), averaged over ``main_runs``."""
+    import time
+
+    ws = _ws()
+    key = _net_name(name)
+    instance = ws.nets.get(key)
+    if instance is None:
+        raise OperatorError(f"BenchmarkNet: didn't find net '{key}' in workspace '{ws.name}'")
+    if warmup_runs < 0 or main_runs < 0:
+        raise OperatorError("BenchmarkNet: warmup_runs and main_runs must be non-negative")
+    runs = max(main_runs, 1)
+    for _ in range(warmup_runs):
+        instance.run(ws.blobs)
+    start = time.perf_counter()
+    for _ in range(main_runs):
+        instance.run(ws.blobs)
+    total_ms = (time.perf_counter() - start) * 1e3 / runs
+    per_op = [0.0] * len(instance.operators)
+    if run_individual:
+        for _ in range(main_runs):
+            for k, op in enumerate(instance.operators):
+                t0 = time.perf_counter()
+                op.run(ws.blobs)
+                per_op[k] += time.perf_counter() - t0
+        per_op = [t * 1e3 / runs for t in per_op]
+    return [total_ms, *per_op]
+
+
+def RunPlan(plan_or_step) -> bool:  # noqa: N802
+    """Run a plan (``core.Plan``, ``core.ExecutionStep``, a ``PlanDef`` or its bytes) on the
+    current workspace; its nets are created there (see :mod:`caffe2ops.runtime.plan`)."""
+    from caffe2ops.runtime.plan import run_plan
+
+    if hasattr(plan_or_step, "Proto") and isinstance(plan_or_step.Proto(),
+                                                     caffe2_pb2.ExecutionStep):
+        from caffe2ops import core
+
+        plan_or_step = core.Plan(plan_or_step)
+    run_plan(_proto(plan_or_step, caffe2_pb2.PlanDef), _ws().blobs, _ws().nets)
+    return True

@@ -22,6 +22,7 @@ from caffe2ops.ops import (  # noqa: F401
     losses,
     lp_norm,
     optimizers,
+    python_op,
     sparse_lengths,
     sparse_normalize,
     thresholded_relu,

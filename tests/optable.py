@@ -215,11 +215,22 @@ def run_functional(entry: OpEntry, sample: Sample) -> tuple:
     return tuple(outputs)
 
 
+def feed_inputs(names: Sequence[str], inputs: Sequence) -> None:
+    """Feed each input as a blob; a Mutex is not a feedable value, so its blob is made by
+    ``CreateMutex``, as in Caffe2."""
+    from caffe2ops.ops.counters import Mutex
+
+    for name, x in zip(names, inputs, strict=True):
+        if isinstance(x, Mutex):
+            workspace.RunOperatorOnce(core.CreateOperator("CreateMutex", [], [name]))
+        else:
+            workspace.FeedBlob(name, x)
+
+
 def run_runtime(entry: OpEntry, sample: Sample, output_names: Sequence[str] | None = None) -> tuple:
     """Feed the inputs as blobs, ``workspace.RunOperatorOnce`` the operator, fetch its outputs."""
     names = entry.input_names[: len(sample.inputs)]
-    for name, x in zip(names, sample.inputs, strict=True):
-        workspace.FeedBlob(name, x)
+    feed_inputs(names, sample.inputs)
     outs = list(output_names or entry.output_names)
     op = core.CreateOperator(entry.op, list(names), outs, **sample.args)
     assert workspace.RunOperatorOnce(op) is True

@@ -330,6 +330,13 @@ def _draw_call(data, fn, first=None):
         if k == 0 and first is not None:
             args.append(first)
             continue
+        if par.kind is inspect.Parameter.VAR_POSITIONAL:  # *xs: zero to three more values
+            for i in range(data.draw(st.integers(0, 3), label=f"number of {name}")):
+                value = data.draw(_VALUES, label=f"{name}[{i}]")
+                args.append(value.copy() if isinstance(value, np.ndarray) else value)
+            continue
+        if par.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
         required = par.default is inspect.Parameter.empty
         if not required and not data.draw(st.booleans(), label=f"give {name}"):
             continue

@@ -313,14 +313,19 @@ def _inplace_pow_gradient(exponent: float) -> np.ndarray:
     return workspace.FetchBlob(str(grads["X"]))
 
 
-def test_inplace_pow_gradient_is_right_or_refused():
-    with pytest.raises(OperatorError, match="in-place"):
-        _inplace_pow_gradient(2.0)
-    with pytest.raises(OperatorError, match="in-place"):
-        _inplace_pow_gradient(-2.0)
-    np.testing.assert_allclose(_inplace_pow_gradient(3.0), [12.0, 27.0])
-    np.testing.assert_allclose(_inplace_pow_gradient(1.0), [1.0, 1.0])
-    np.testing.assert_allclose(_inplace_pow_gradient(-1.0), [-1 / 4, -1 / 9])
+def test_inplace_pow_gradient_is_refused():
+    """Caffe2's gradient def for an in-place Pow reads Y as if it were X (wrong sign, NaN): the
+    backward pass refuses it for every exponent; out of place it is right."""
+    for exponent in (2.0, -2.0, 3.0, 1.0, -1.0):
+        with pytest.raises(OperatorError, match="overwritten in place"):
+            _inplace_pow_gradient(exponent)
+    workspace.ResetWorkspace()
+    workspace.FeedBlob("X", np.array([-2.0, 3.0]))
+    net = core.Net("pow_out_of_place")
+    net.Pow(["X"], ["B"], exponent=3.0)
+    grads = net.AddGradientOperators(["B"])
+    workspace.RunNetOnce(net)
+    np.testing.assert_allclose(workspace.FetchBlob(str(grads["X"])), [12.0, 27.0])
 
 
 # ------------------------------------------------------------------- 6. integer Clip bounds

@@ -31,6 +31,7 @@ import numpy as np
 from caffe2ops.errors import BlobNotFoundError, OperatorError
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
+from caffe2ops.runtime.checks import as_message, check_inputs_exist, feedable_array
 from caffe2ops.runtime.net import NetInstance
 from caffe2ops.runtime.operator import Operator
 from caffe2ops.runtime.tensor import tensor_proto_to_array
@@ -66,7 +67,7 @@ def blob_value(value: Any, device_option=None, what: str = "feed") -> Any:
         cupy = cupy_or_raise(what)
         with cupy.cuda.Device(device_option.device_id):
             return cupy.array(value, copy=True)
-    stored = np.array(value, copy=True)
+    stored = feedable_array(what, value)
     if stored.dtype.kind in "SU":
         stored = stored.astype(object)
     return stored
@@ -175,12 +176,13 @@ class Workspace:
 
     def create_net(self, net, overwrite: bool = False) -> NetInstance:
         """Instantiate ``net`` (NetDef, its bytes or a ``core.Net``) here; returns the net."""
-        net_def = _as_message(net, caffe2_pb2.NetDef)
+        net_def = as_message(net, caffe2_pb2.NetDef)
         if net_def.name in self._net_instances and not overwrite:
             raise OperatorError(
                 f'create_net: I respectfully refuse to overwrite an existing net of the same '
                 f'name "{net_def.name}", unless you explicitly specify overwrite=True.'
             )
+        check_inputs_exist("create_net", net_def, self._blob_values, self._name or "<object>")
         instance = NetInstance(net_def)
         self._net_instances[net_def.name] = instance
         return instance
@@ -209,16 +211,6 @@ class Workspace:
     def __repr__(self) -> str:
         name = self._name or hex(id(self))
         return f"<caffe2ops Workspace {name}: {len(self._blob_values)} blobs>"
-
-
-def _as_message(obj, message):
-    if isinstance(obj, message):
-        return obj
-    if isinstance(obj, bytes):
-        return message.FromString(obj)
-    if hasattr(obj, "Proto"):
-        return obj.Proto()
-    raise TypeError(f"expected a {message.DESCRIPTOR.name}, got {type(obj).__name__}")
 
 
 def blobs() -> list[str]:

@@ -22,10 +22,10 @@ import numpy as np
 from caffe2ops.errors import BlobNotFoundError, OperatorError
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
-from caffe2ops.runtime.checks import check_inputs_exist, feedable_array, parse_proto
+from caffe2ops.runtime.checks import as_message, check_inputs_exist
 from caffe2ops.runtime.net import NetInstance
 from caffe2ops.runtime.operator import Operator
-from caffe2ops.runtime.tensor import DTYPE_TO_TP, tensor_proto_to_array
+from caffe2ops.runtime.tensor import DTYPE_TO_TP
 
 
 class _NamedWorkspace:
@@ -60,15 +60,7 @@ def _name(blob) -> str:
     return blob if isinstance(blob, str) else str(blob)
 
 
-def _proto(obj, message):
-    """Accept a message, its bytes, or an object with ``Proto()`` (``core.Net``)."""
-    if isinstance(obj, message):
-        return obj
-    if isinstance(obj, bytes):
-        return parse_proto(message, obj)
-    if hasattr(obj, "Proto"):
-        return obj.Proto()
-    raise TypeError(f"expected a {message.DESCRIPTOR.name}, got {type(obj).__name__}")
+_proto = as_message
 
 
 def FeedBlob(name, arr, device_option=None) -> bool:  # noqa: N802
@@ -77,24 +69,11 @@ def FeedBlob(name, arr, device_option=None) -> bool:  # noqa: N802
     A ``TensorProto`` is converted first; ``str``/``bytes`` become string blobs. With a CUDA
     device option (given or from the current ``DeviceScope``) the blob is a CuPy array.
     """
-    name = _name(name)
-    if isinstance(arr, caffe2_pb2.TensorProto):
-        arr = tensor_proto_to_array(arr)
-    if isinstance(arr, str | bytes):
-        _ws().blobs[name] = arr
-        return True
-    device_option = device_option if device_option is not None else scope.current_device()
-    if device_option is not None and device_option.device_type == caffe2_pb2.CUDA:
-        from caffe2ops.runtime.device import cupy_or_raise
+    from caffe2ops.pybind_state import blob_value
 
-        cupy = cupy_or_raise(f"FeedBlob('{name}')")
-        with cupy.cuda.Device(device_option.device_id):
-            _ws().blobs[name] = cupy.array(arr, copy=True)
-        return True
-    value = feedable_array(f"FeedBlob('{name}')", arr)
-    if value.dtype.kind in "SU":
-        value = value.astype(object)
-    _ws().blobs[name] = value
+    name = _name(name)
+    device_option = device_option if device_option is not None else scope.current_device()
+    _ws().blobs[name] = blob_value(arr, device_option, f"FeedBlob('{name}')")
     return True
 
 

@@ -248,7 +248,12 @@ def given_tensor_fill(values: Any, shape: Any = None, dtype: Any = np.float32) -
     array([[ 1.5,  2. ],
            [-1. ,  0.1]], dtype=float32)
     """
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise OperatorTypeError(
+            f"GivenTensorFill: dtype must be a NumPy dtype; got {type(dtype).__name__}"
+        ) from None
     if dtype not in GIVEN_DTYPES.values():
         raise OperatorTypeError(f"GivenTensorFill: dtype {dtype} is not one of "
                                 f"{sorted(str(d) for d in GIVEN_DTYPES.values())}")

@@ -30,6 +30,18 @@ def parse_proto(message, data: bytes):
         ) from None
 
 
+def as_message(obj, message):
+    """A ``message`` from itself, its serialized bytes (checked) or an object with ``Proto()``
+    (``core.Net``)."""
+    if isinstance(obj, message):
+        return obj
+    if isinstance(obj, bytes):
+        return parse_proto(message, obj)
+    if hasattr(obj, "Proto"):
+        return obj.Proto()
+    raise OperatorTypeError(f"expected a {message.DESCRIPTOR.name}, got {type(obj).__name__}")
+
+
 def feedable_array(what: str, arr: Any) -> np.ndarray:
     """``arr`` as a new array; object arrays may hold only bytes/str (string tensors, as in
     Caffe2); anything else non-numeric raises naming ``what``.

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean
+.PHONY: demo test test-heavy bench bench-dask lint install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
+
+bench-dask: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_dask.py
+
+test-heavy: $(VENV)/.installed-test
+	CAFFE2OPS_HEAVY_TESTS=1 $(PY) -m pytest -q tests/test_dask.py tests/test_distributed_torch.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

@@ -74,8 +74,10 @@ def in_process(sz: dict[str, int], threads: int, repeat: int) -> dict[str, float
     rng = np.random.default_rng(0)
     table = rng.random((sz["rows"], sz["cols"]), dtype=np.float32)
     idx = rng.integers(0, sz["rows"], sz["indices"])
-    t_sn = _median(lambda: c2.sparse_normalize(table, idx, 1.0, False), repeat)
+    held = [table]  # dropped before the gradients are made
+    t_sn = _median(lambda: c2.sparse_normalize(held[0], idx, 1.0, False), repeat)
     del table
+    held.clear()
     grads = [rng.standard_normal(sz["grad_elems"], dtype=np.float32)
              for _ in range(sz["grad_arrays"])]
     limit = float(clipping.clip_by_global_norm(grads, np.inf)[1].total_norm) / 2
@@ -103,20 +105,20 @@ def on_dask(sz: dict[str, int], workers: int, threads_per_worker: int, repeat: i
         client.run(c2.set_num_threads, 1)
         rows, cols = sz["rows"], sz["cols"]
         chunk_rows = max(1, TABLE_CHUNK_BYTES // (cols * 4))
-        table = da.random.default_rng(0).random((rows, cols), dtype=np.float32,
-                                                chunks=(chunk_rows, cols)).persist()
-        wait(table)
+        held = [da.random.default_rng(0).random((rows, cols), dtype=np.float32,
+                                                chunks=(chunk_rows, cols)).persist()]
+        wait(held[0])
         idx = np.random.default_rng(1).integers(0, rows, sz["indices"])
-        probe = c2d.sparse_normalize(table, idx, 1.0, False)
+        probe = c2d.sparse_normalize(held[0], idx, 1.0, False)
         sn_tasks = len(probe.dask.layers[probe.name])
         del probe
 
         def sparse():
-            out = c2d.sparse_normalize(table, idx, 1.0, False).persist()
+            out = c2d.sparse_normalize(held[0], idx, 1.0, False).persist()
             wait(out)
 
         t_sn = _median(sparse, repeat)
-        del table
+        held.clear()
         grad_chunk = max(1, GRAD_CHUNK_BYTES // 4)
         rng = da.random.default_rng(2)
         grads = [rng.standard_normal(sz["grad_elems"], dtype=np.float32, chunks=grad_chunk)

@@ -115,11 +115,17 @@ def partial(x, ord, nonfinite):
     return p.reshape((1,) * x.ndim + (clipping.PARTIAL_SIZE,))
 
 
+def _norms(parts: np.ndarray, code: int) -> np.ndarray:
+    """float64 per-array norms from reduced partials (not yet rounded to float32, as in
+    process: only the total is rounded)."""
+    return np.sqrt(parts[:, 0]) if code == 2 else parts[:, 0].copy()
+
+
 def global_summary(parts, ord, names, nonfinite, all_half):
     """``[total, factor, nonfinite, norm_1, ..., norm_k]`` from per-array reduced partials."""
     code = ord_code("clip_by_global_norm", ord)
     parts = np.asarray(parts, _F64).reshape(len(names), clipping.PARTIAL_SIZE)
-    norms = np.array([float(clipping.combine_norms(p, ord)) for p in parts], _F64)
+    norms = _norms(parts, code)
     bad = parts[:, 1] > 0
     if nonfinite == "raise" and bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -143,7 +149,7 @@ def per_array_summary(parts, ord, names, nonfinite):
     """``[total, nonfinite, norm_1.., factor_1..]`` for :func:`clip_by_norm` with ``axis=None``."""
     code = ord_code("clip_by_norm", ord)
     parts = np.asarray(parts, _F64).reshape(len(names), clipping.PARTIAL_SIZE)
-    norms = np.array([float(clipping.combine_norms(p, ord)) for p in parts], _F64)
+    norms = _norms(parts, code)
     bad = parts[:, 1] > 0
     if nonfinite == "raise" and bad.any():
         i = int(np.flatnonzero(bad)[0])

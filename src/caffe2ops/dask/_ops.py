@@ -231,6 +231,9 @@ def lp_norm_gradient(x: Any, dn: Any, p: int = 2, average: bool = False) -> da.A
     dn_meta = np.zeros(1, x.dtype)
     if not isinstance(dn, da.Array):
         dn_meta = np.asarray(dn)
+    elif dn.size != 1 or dn.dtype != x.dtype:
+        raise OperatorValueError(f"LpNormGradient: input dN must have 1 element of X's dtype "
+                                 f"{x.dtype}; got {dn.size} of {dn.dtype}")
     meta = c2.lp_norm_gradient(_meta(x), dn_meta, p, average)
     ct = np.float32 if x.dtype == np.float16 else x.dtype
     scale = _scalar_input(dn).map_blocks(_blocks.lp_scale, x.size, bool(average), ct,

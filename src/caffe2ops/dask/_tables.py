@@ -30,11 +30,20 @@ def _route(op: str, table: da.Array, indices: Any) -> dict[int, np.ndarray]:
         indices = indices.compute()
     flat = row_indices(op, np.asarray(indices) if not isinstance(indices, np.ndarray)
                        else indices, table.shape[0])
-    rows = np.unique(flat).astype(np.int64)
+    rows = np.sort(flat.astype(np.int64))  # sort + dedupe: NumPy 2's hashing unique is slower
+    if rows.size:
+        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
     starts = np.concatenate(([0], np.cumsum(table.chunks[0])))
     cuts = np.searchsorted(rows, starts)
     return {i: rows[cuts[i]:cuts[i + 1]] - starts[i]
             for i in range(len(table.chunks[0])) if cuts[i + 1] > cuts[i]}
+
+
+def _digest(routed: dict[int, np.ndarray]) -> str:
+    """A token of the routing (chunk numbers and their rows)."""
+    if not routed:
+        return tokenize(())
+    return tokenize(np.array(list(routed), np.int64), np.concatenate(list(routed.values())))
 
 
 def _keys(name: str, table: da.Array, i: int) -> list[tuple]:
@@ -84,8 +93,7 @@ def sparse_normalize(table: Any, indices: Any, norm: float = 1.0,
     c2.sparse_normalize(empty, np.empty(0, np.int64), norm, use_max_norm)  # dtype, norm checks
     use_max_norm = bool(use_max_norm)
     routed = _route(op, table, indices)
-    token = tokenize(table, sorted((k, v.tobytes()) for k, v in routed.items()), norm,
-                     use_max_norm)
+    token = tokenize(table, _digest(routed), norm, use_max_norm)
     if all(n == 1 for n in table.numblocks[1:]):
         def task(src, out, rows, dsk):
             dsk[out] = (_blocks.sparse_normalize_rows, src, rows, norm, use_max_norm)
@@ -129,7 +137,7 @@ def ensure_clipped(param: Any, min: float | None = None, max: float | None = Non
     c2.ensure_clipped(np.empty((0, *param.shape[1:]), param.dtype), min, max,
                       indices=np.empty(0, np.int64))  # dtype and bound checks
     routed = _route(op, param, indices)
-    token = tokenize(param, sorted((k, v.tobytes()) for k, v in routed.items()), min, max)
+    token = tokenize(param, _digest(routed), min, max)
 
     def task(src, out, rows, dsk):
         dsk[out] = (_blocks.ensure_clipped_rows, src, rows, min, max)

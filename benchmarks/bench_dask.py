@@ -97,7 +97,7 @@ def on_dask(sz: dict[str, int], workers: int, threads_per_worker: int, repeat: i
     import caffe2ops.dask as c2d
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                           processes=True, host="127.0.0.1", dashboard_address=None,
+                           processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
                            memory_limit=0, silence_logs=40)
     client = Client(cluster)
     try:

@@ -26,7 +26,7 @@ WORKER_MEMORY = 320 * 2**20
 def client(request):
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit=WORKER_MEMORY, silence_logs=40,
+        dashboard_address="127.0.0.1:0", memory_limit=WORKER_MEMORY, silence_logs=40,
     )
     cl = distributed.Client(cluster)
 
@@ -328,7 +328,7 @@ def light_client(request):
                           "distributed.worker.memory.spill": False}):
         cluster = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, memory_limit=128 * 2**20, silence_logs=40,
+            dashboard_address="127.0.0.1:0", memory_limit=128 * 2**20, silence_logs=40,
         )
     cl = distributed.Client(cluster)
 

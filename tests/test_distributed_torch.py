@@ -45,7 +45,9 @@ def _shard(full, rank):
 
 def _worker(rank, port, outdir):
     import datetime
+    import os
 
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # gloo's own connections on loopback too
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=WORLD, timeout=datetime.timedelta(seconds=60))
     try:

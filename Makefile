@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean parity fuzz caffe2-suite
+.PHONY: demo test test-heavy bench bench-dask lint install install-test clean parity fuzz caffe2-suite
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ $(CAFFE2_VENV)/.installed:
 # CAFFE2_PYTHON=/path/to/python (an interpreter with real Caffe2) skips creating .venv-caffe2.
 parity: $(VENV)/.installed-test $(if $(CAFFE2_PYTHON),,$(CAFFE2_VENV)/.installed)
 	CAFFE2OPS_PARITY=1 $(PY) -m pytest -q -p no:cacheprovider tests/parity
+bench-dask: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_dask.py
+
+test-heavy: $(VENV)/.installed-test
+	CAFFE2OPS_HEAVY_TESTS=1 $(PY) -m pytest -q tests/test_dask.py tests/test_distributed_torch.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

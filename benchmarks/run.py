@@ -336,6 +336,13 @@ def run_clipping_bench(threads: list[int], quick: bool) -> Any:
     return mod.main(**kwargs)
 
 
+def run_dask_bench(quick: bool) -> Any:
+    spec = importlib.util.spec_from_file_location("bench_dask", HERE / "bench_dask.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main(quick=quick)
+
+
 def _sizes_text(n: int) -> str:
     return f"{n:.0e}".replace("e+0", "e")
 
@@ -418,6 +425,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per figure (>= 7)")
     ap.add_argument("--no-compile", action="store_true", help="skip the first-call measurement")
     ap.add_argument("--no-clipping", action="store_true", help="skip bench_clipping.py")
+    ap.add_argument("--no-dask", action="store_true", help="skip bench_dask.py")
     ap.add_argument("--json", default=str(HERE / "results.json"), help="output file")
     args = ap.parse_args(argv)
     repeat = max(7, args.repeat)
@@ -462,6 +470,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\nbench_clipping failed: {exc!r}", file=sys.stderr)
         if clip_res is not None:
             res["clipping"] = clip_res
+    if not args.no_dask and importlib.util.find_spec("distributed") is not None:
+        try:
+            res["dask"] = run_dask_bench(args.quick)
+        except Exception as exc:  # keep the other results even if that script breaks
+            res["dask"] = {"error": repr(exc)}
+            print(f"\nbench_dask failed: {exc!r}", file=sys.stderr)
     res["wall_s"] = time.perf_counter() - t_start
     Path(args.json).write_text(json.dumps(res, indent=1, default=float) + "\n")
     print(f"\nwrote {args.json} ({res['wall_s']:.0f} s)")

@@ -7,6 +7,8 @@ Functions (each returns ``(arrays, stats)`` with a :class:`ClipStats`):
 - :func:`clip_by_global_norm` — one factor for all arrays, with a ``nonfinite`` policy.
 - :func:`adaptive_grad_clip` — unit-wise AGC (Brock et al. 2021), same units as optax.
 - :func:`per_sample_clip` — per-example global-norm clipping and batch sum (DP-SGD).
+- :func:`partial_norms`, :func:`combine_norms`, :func:`apply_clip` — global-norm clipping split
+  around any collective (torch.distributed ``all_reduce``, MPI ``Allreduce``, Dask).
 
 Conventions shared by all of them:
 
@@ -25,6 +27,7 @@ Conventions shared by all of them:
 """
 
 from caffe2ops.clipping._common import ClipStats
+from caffe2ops.clipping._split import PARTIAL_SIZE, apply_clip, combine_norms, partial_norms
 from caffe2ops.clipping._toolkit import (
     adaptive_grad_clip,
     clip_by_global_norm,
@@ -34,7 +37,11 @@ from caffe2ops.clipping._toolkit import (
 )
 
 __all__ = [
+    "PARTIAL_SIZE",
     "ClipStats",
+    "apply_clip",
+    "combine_norms",
+    "partial_norms",
     "adaptive_grad_clip",
     "clip_by_global_norm",
     "clip_by_norm",

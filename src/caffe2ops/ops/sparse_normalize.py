@@ -30,16 +30,26 @@ def _check_norm(op: str, norm: Any) -> float:
     return norm
 
 
+def row_scales(sumsq: np.ndarray, dtype: np.dtype, norm: float, use_max: bool):
+    """``(selected, scale)`` from the rows' float64 ``Σrow²``: which rows get scaled and their
+    factors ``norm / (n + 1e-12)`` in the compute dtype (float32 for float16 params)."""
+    ct = np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+    n = np.sqrt(sumsq).astype(ct)
+    limit = ct.type(norm)
+    selected = ~(n <= limit) if use_max else np.ones(len(n), dtype=bool)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows: documented results
+        scale = (limit / (n[selected] + ct.type(EPS))).astype(ct)
+    return selected, scale
+
+
 def sparse_normalize_reference(param: np.ndarray, rows: np.ndarray, norm: float, use_max: bool):
     """``rows`` are distinct, in range. Works on any strides (gathers and scatters rows)."""
     ct = np.dtype(np.float32) if param.dtype == np.float16 else param.dtype
     _, d = c.rows_view(param)
     block = param[rows].reshape(len(rows), d).astype(ct, copy=False)  # d may be 0
-    n = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64)).astype(ct)
-    limit = ct.type(norm)
-    selected = ~(n <= limit) if use_max else np.ones(len(rows), dtype=bool)
-    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows: documented results
-        scale = (limit / (n[selected] + ct.type(EPS))).astype(ct)
+    sumsq = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+    selected, scale = row_scales(sumsq, param.dtype, norm, use_max)
+    with np.errstate(invalid="ignore", over="ignore"):
         scaled = block[selected] * scale[:, None]
         param[rows[selected]] = scaled.astype(param.dtype).reshape(
             (int(selected.sum()), *param.shape[1:]))

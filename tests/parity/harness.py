@@ -54,7 +54,9 @@ def _decode(value: Any) -> Any:
     if isinstance(value, tuple) and value and value[0] == "__proto__":
         return getattr(caffe2_pb2, value[1]).FromString(value[2])
     if isinstance(value, tuple) and value and value[0] == "__slice__":
-        return ("GradientSlice", value[1], value[2])
+        from caffe2ops.core import GradientSlice
+
+        return GradientSlice(value[1], value[2])
     if isinstance(value, dict):
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):

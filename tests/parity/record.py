@@ -91,6 +91,11 @@ class Recorder:
             "cases Caffe2 refuses or computes otherwise on purpose (README, *Where we differ",
             "from Caffe2*), with their count.",
             "",
+            "The training operators (FC, activations, losses, fillers; sparse lookups, counters,",
+            "optimizers) are compared in test_dense_ops.py and test_sparse_ops.py, whole Caffe2",
+            "scripts in test_scripts.py and the main job's training net in test_train_parity.py,",
+            "each with the bounds stated in that file; they pass when this table is written.",
+            "",
             "| operator / check | cases | bit-identical | both refuse | max ulp | bound | verdict "
             "| documented departures |",
             "|---|---|---|---|---|---|---|---|",

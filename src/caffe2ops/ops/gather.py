@@ -20,7 +20,7 @@ import numpy as np
 
 from caffe2ops.errors import OperatorIndexError, OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.runtime.schema import NO_GRADIENT, Arg, OpSchema, register
+from caffe2ops.runtime.schema import Arg, OpSchema, register
 
 GATHER = "Gather"
 TO_DENSE = "SparseToDense"
@@ -151,8 +151,13 @@ register(OpSchema(
           Arg("dense_gradient", "bool", False, "gradient as a dense SparseToDense, not a slice")),
     infer=_infer_gather, gradient=_gather_gradient, doc=__doc__.split("\n\n")[1],
 ))
+def _to_dense_gradient(ctx):
+    """Caffe2's ``GetSparseToDenseGradient``: ``Gather(dOUTPUT, INDICES) -> dVALUES``."""
+    return [ctx.op(GATHER, [ctx.GO(0), ctx.I(0)], [ctx.GI(1)])]
+
+
 register(OpSchema(
     type=TO_DENSE, kernel=_run_to_dense, num_inputs=(2, 3),
     inputs=("INDICES", "VALUES", "DATA_TO_INFER_DIM"), outputs=("OUTPUT",),
-    gradient=NO_GRADIENT, doc=__doc__.split("\n\n")[2],
+    gradient=_to_dense_gradient, doc=__doc__.split("\n\n")[2],
 ))

@@ -79,11 +79,9 @@ def FeedBlob(name, arr, device_option=None) -> bool:  # noqa: N802
         return True
     device_option = device_option if device_option is not None else scope.current_device()
     if device_option is not None and device_option.device_type == caffe2_pb2.CUDA:
-        from caffe2ops.runtime.device import cupy_or_raise
+        from caffe2ops.runtime.device import to_device
 
-        cupy = cupy_or_raise(f"FeedBlob('{name}')")
-        with cupy.cuda.Device(device_option.device_id):
-            _ws().blobs[name] = cupy.array(arr, copy=True)
+        _ws().blobs[name] = to_device(f"FeedBlob('{name}')", arr, device_option.device_id)
         return True
     value = np.array(arr, copy=True)
     if value.dtype.kind in "SU":
@@ -103,8 +101,10 @@ def FetchBlob(name) -> Any:  # noqa: N802
         ) from None
     if isinstance(value, np.ndarray):
         return value.copy()
-    if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):
-        return value.get()
+    from caffe2ops.runtime.device import is_device_array, to_host
+
+    if is_device_array(value):
+        return to_host(value)
     return value
 
 
@@ -324,3 +324,25 @@ class Predictor:
         if missing:
             raise BlobNotFoundError(f"Predictor.run: output blob(s) {missing} were not produced")
         return [np.array(self._blobs[n], copy=True) for n in self._output_names]
+
+
+def NumGpuDevices() -> int:  # noqa: N802
+    """The number of CUDA devices caffe2ops can use (CuPy and a GPU needed; else 0)."""
+    from caffe2ops.runtime.device import gpu_count
+
+    return gpu_count()
+
+
+NumCudaDevices = NumGpuDevices
+GpuDeviceType = caffe2_pb2.CUDA
+
+
+def _has_gpu_support() -> bool:
+    return NumGpuDevices() > 0
+
+
+def __getattr__(name: str) -> Any:
+    # Caffe2's module flags, computed when read (importing CuPy costs time; most runs never ask)
+    if name in ("has_gpu_support", "has_cuda_support"):
+        return _has_gpu_support()
+    raise AttributeError(f"module 'caffe2ops.workspace' has no attribute '{name}'")

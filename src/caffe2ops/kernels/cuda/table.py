@@ -615,3 +615,14 @@ def run(op, inputs: list, outs: list) -> list:
             f"{', '.join(sorted(RUNNERS))}); run it with DeviceOption(CPU)"
         )
     return fn(op, inputs, outs)
+
+
+@runner("ConstantFill")
+def _constant_fill(op, inputs, outs):
+    """Filled on the host by the CPU kernel, then copied to the device (one transfer; no
+    device kernel: the value is uniform and the output usually small, e.g. a loss gradient)."""
+    from caffe2ops.runtime.schema import get_schema
+
+    host_inputs = [np.zeros(x.shape, x.dtype) if is_device_array(x) else x for x in inputs]
+    result = get_schema(op.type).kernel(op, host_inputs, [None])
+    return [to_device(np.asarray(result[0]))]

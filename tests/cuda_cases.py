@@ -206,3 +206,31 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> float:
     dist[same] = 0.0
     dist[(a64 == b64) & ~same] = np.inf  # -0.0 vs +0.0
     return float(dist.max())
+
+
+def check_case(case: Case, dtype: np.dtype, run, to_device, to_host) -> None:
+    """Run ``case`` with the CUDA runner ``run`` on device copies and assert the outputs agree
+    with the CPU reference within :func:`allowed_ulps` (shared by the simulator and GPU tests)."""
+    rng = np.random.default_rng(1234)
+    inputs = case.make(rng, dtype.type)
+    op = operator_for(case)
+    want = run_reference(op, inputs)
+    # float16: bit-exact with the float16 reference, or within 1 ulp of the reference computed
+    # in float32 and rounded once (the contract's "float16 computes in float32")
+    wide = ([w.astype(np.float16) if w.dtype == np.float32 else w
+             for w in run_reference(op, widened(inputs))] if dtype == np.float16 else want)
+    got = [to_host(g) for g in run(op, [to_device(np.asarray(x)) for x in inputs],
+                                   [None] * len(op.outputs))]
+    assert len(got) == len(want)
+    allowed = allowed_ulps(case, dtype)
+    for k, (w, g) in enumerate(zip(want, got, strict=True)):
+        assert g.dtype == w.dtype and g.shape == w.shape, (k, g.dtype, g.shape, w.shape)
+        dist = ulp_distance(w, g)
+        if dtype == np.float16 and not dist == 0:
+            dist = ulp_distance(wide[k], g)
+        assert dist <= allowed, f"output {k}: {dist} ulps (allowed {allowed})\n{w}\n{g}"
+
+
+def case_params(pytest):
+    return [pytest.param(case, np.dtype(dt), id=f"{case.name}-{np.dtype(dt).name}")
+            for case in CASES for dt in case.dtypes]

@@ -16,14 +16,13 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
     pytest.skip("CUDA simulator tests run in their own process (tests/test_cuda_simulator.py)",
                 allow_module_level=True)
 
-from cuda_cases import CASES, allowed_ulps, operator_for, run_reference, ulp_distance, widened
+from cuda_cases import CASES, case_params, check_case, operator_for
 
 from caffe2ops.errors import OperatorError, OperatorIndexError
 from caffe2ops.kernels.cuda import reductions, table
 from caffe2ops.kernels.cuda._launch import SIMULATOR, to_device, to_host
 
-PARAMS = [pytest.param(case, np.dtype(dt), id=f"{case.name}-{np.dtype(dt).name}")
-          for case in CASES for dt in case.dtypes]
+PARAMS = case_params(pytest)
 
 
 def test_simulator_is_on():
@@ -32,24 +31,7 @@ def test_simulator_is_on():
 
 @pytest.mark.parametrize("case,dtype", PARAMS)
 def test_cuda_kernel_matches_reference(case, dtype):
-    rng = np.random.default_rng(1234)
-    inputs = case.make(rng, dtype.type)
-    op = operator_for(case)
-    want = run_reference(op, inputs)
-    # float16: bit-exact with the float16 reference, or within 1 ulp of the reference computed
-    # in float32 and rounded once (the contract's "float16 computes in float32")
-    wide = ([w.astype(np.float16) if w.dtype == np.float32 else w
-             for w in run_reference(op, widened(inputs))] if dtype == np.float16 else want)
-    got = [to_host(g) for g in table.run(op, [to_device(np.asarray(x)) for x in inputs],
-                                         [None] * len(op.outputs))]
-    assert len(got) == len(want)
-    allowed = allowed_ulps(case, dtype)
-    for k, (w, g) in enumerate(zip(want, got, strict=True)):
-        assert g.dtype == w.dtype and g.shape == w.shape, (k, g.dtype, g.shape, w.shape)
-        dist = ulp_distance(w, g)
-        if dtype == np.float16 and not dist == 0:
-            dist = ulp_distance(wide[k], g)
-        assert dist <= allowed, f"output {k}: {dist} ulps (allowed {allowed})\n{w}\n{g}"
+    check_case(case, dtype, table.run, to_device, to_host)
 
 
 def test_sparse_index_out_of_range_leaves_param_untouched():

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean parity
+.PHONY: demo test bench lint install install-test clean parity gpu-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ $(CAFFE2_VENV)/.installed:
 
 parity: $(VENV)/.installed-test $(CAFFE2_VENV)/.installed
 	CAFFE2OPS_PARITY=1 $(PY) -m pytest -q -p no:cacheprovider tests/parity
+
+# On a GPU machine without network (Python with numba, numba-cuda, CuPy and torch preinstalled):
+# install this checkout without downloads, then the real-GPU tests and the GPU benchmark.
+GPU_PYTHON ?= python3
+gpu-check:
+	$(GPU_PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
+	$(GPU_PYTHON) -m pytest -q -p no:cacheprovider --noconftest -rs tests/test_cuda_gpu.py
+	$(GPU_PYTHON) benchmarks/gpu.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

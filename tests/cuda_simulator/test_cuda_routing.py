@@ -115,3 +115,25 @@ def test_no_gpu_reported_under_simulator():
     assert workspace.NumGpuDevices() == 0
     assert workspace.has_gpu_support is False
     assert workspace.GpuDeviceType == caffe2_pb2.CUDA
+
+
+@pytest.mark.parametrize("op_type", ["GaussianFill", "UniformFill", "XavierFill", "MSRAFill"])
+def test_random_fillers_on_cuda_give_the_cpu_numbers(op_type):
+    values = []
+    for device_type, name in ((caffe2_pb2.CPU, "a"), (caffe2_pb2.CUDA, "b")):
+        option = core.DeviceOption(device_type, 0, random_seed=7)
+        workspace.RunOperatorOnce(core.CreateOperator(op_type, [], [name], shape=[4, 5],
+                                                      device_option=option))
+        values.append(workspace.FetchBlob(name))
+    assert values[1].dtype == values[0].dtype and values[1].shape == (4, 5)
+    assert values[0].tobytes() == values[1].tobytes()
+
+
+def test_mixed_devices_copy_ops():
+    workspace.ResetWorkspace()
+    workspace.FeedBlob("x", np.arange(4, dtype=np.float32))
+    for op in (core.CreateOperator("CopyFromCPUInput", ["x"], ["xd"], device_option=CUDA0),
+               core.CreateOperator("Relu", ["xd"], ["yd"], device_option=CUDA0),
+               core.CreateOperator("EnsureCPUOutput", ["yd"], ["y"], device_option=CUDA0)):
+        workspace.RunOperatorOnce(op)
+    np.testing.assert_array_equal(workspace.FetchBlob("y"), np.arange(4, dtype=np.float32))

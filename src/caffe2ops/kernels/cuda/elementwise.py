@@ -370,3 +370,54 @@ def squared_l2_distance_gradient(x, y, dz, dx, dy):
     _launch(_loss_gradients(compute_type(x.dtype))[1], x.size, flat(x), flat(y), flat(dz),
             np.int64(max(d, 1)), flat(dx), flat(dy))
     return dx, dy
+
+
+# -- Sub, Log, Copy ------------------------------------------------------------------------
+
+@cache
+def _sub(ct):
+    @cuda.jit
+    def kernel(a, b, out):
+        for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+            out[i] = ct(a[i]) - ct(b[i])
+
+    return kernel
+
+
+def sub(a, b, out):
+    _launch(_sub(compute_type(a.dtype)), a.size, flat(a), flat(b), flat(out))
+    return out
+
+
+@cuda.jit(device=True)
+def _log64(v):
+    if v > 0.0:
+        return math.log(v) if _finite(v) else v
+    if v == 0.0:
+        return -math.inf
+    return math.nan  # negative or NaN
+
+
+@cuda.jit
+def _log(x, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        out[i] = _log64(float64(x[i]))
+
+
+def log(x, out):
+    """``fl(log(double x))``: ``log(0) = -inf``, ``log(x < 0) = NaN``."""
+    _launch(_log, x.size, flat(x), flat(out))
+    return out
+
+
+@cuda.jit
+def _copy(x, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        out[i] = x[i]
+
+
+def copy(x, out):
+    """``out = x`` element by element (any dtype)."""
+    if x.size:
+        _launch(_copy, x.size, flat(x), flat(out))
+    return out

@@ -626,3 +626,76 @@ def _constant_fill(op, inputs, outs):
     host_inputs = [np.zeros(x.shape, x.dtype) if is_device_array(x) else x for x in inputs]
     result = get_schema(op.type).kernel(op, host_inputs, [None])
     return [to_device(np.asarray(result[0]))]
+
+
+@runner("Sub")
+def _sub(op, inputs, outs):
+    _no_broadcast(op)
+    a = float_device(op.type, "input A", inputs[0])
+    b = like(op.type, "input B", inputs[1], "A", a)
+    return [ew.sub(a, b, out_like(outs[0], a.shape, a.dtype))]
+
+
+@runner("AddGradient", "SubGradient", "MulGradient")
+def _binary_gradient(op, inputs, outs):
+    _no_broadcast(op)
+    dc = float_device(op.type, "input dC", inputs[0])
+    a = like(op.type, "input A", inputs[1], "dC", dc)
+    b = like(op.type, "input B", inputs[2], "dC", dc)
+    da = _fresh(outs[0], inputs, dc.shape, dc.dtype)
+    db = _fresh(outs[1], inputs + [da], dc.shape, dc.dtype)
+    if op.type == "MulGradient":
+        return [ew.mul(dc, b, da), ew.mul(dc, a, db)]
+    ew.copy(dc, da)
+    if op.type == "SubGradient":
+        return [da, ew.scale(dc, -1, db)]
+    return [da, ew.copy(dc, db)]
+
+
+@runner("WeightedSumGradient")
+def _weighted_sum_gradient(op, inputs, outs):
+    if op.args.get("grad_on_w"):
+        raise OperatorValueError(f"{op.type}: grad_on_w=1 has no CUDA kernel yet")
+    dy = float_device(op.type, "input dY", inputs[0])
+    pairs = inputs[1:]
+    grads = []
+    for k in range(0, len(pairs), 2):
+        like(op.type, f"input X{k // 2}", pairs[k], "dY", dy)
+        w = scalar(op.type, f"input w{k // 2}", pairs[k + 1], dy)
+        out = _fresh(outs[k // 2] if k // 2 < len(outs) else None, inputs + grads, dy.shape,
+                     dy.dtype)
+        grads.append(ew.weighted_sum([dy], [w], out))
+    return grads
+
+
+RUNNERS["Log"] = _unary(ew.log)
+
+
+@runner("Copy")
+def _copy(op, inputs, outs):
+    x = device(op.type, "input", inputs[0])
+    return [ew.copy(x, _fresh(outs[0], [x], x.shape, x.dtype))]
+
+
+@runner("CopyOnDeviceLike", "CopyFromCPUInput")
+def _copy_to_device(op, inputs, outs):
+    """The input (host or device) as a new array on this operator's device."""
+    x = inputs[0]
+    if is_device_array(x):
+        return [ew.copy(x, _fresh(outs[0], [x], x.shape, x.dtype))]
+    return [to_device(np.array(x, copy=True))]
+
+
+@runner("EnsureCPUOutput")
+def _ensure_cpu_output(op, inputs, outs):
+    """A host (NumPy) copy: EnsureCPUOutput's output lives on the CPU whatever its device."""
+    x = inputs[0]
+    return [to_host(x) if is_device_array(x) else np.array(x, copy=True)]
+
+
+@runner("GaussianFill", "UniformFill", "XavierFill", "MSRAFill", "GivenTensorFill",
+        "GivenTensorIntFill", "GivenTensorInt64Fill", "GivenTensorBoolFill")
+def _host_fill(op, inputs, outs):
+    """Generated on the host by the CPU kernel (the same numbers as on the CPU, from the same
+    operator's generator), then copied to the device: no device kernel."""
+    return _constant_fill(op, inputs, outs)

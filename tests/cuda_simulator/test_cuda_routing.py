@@ -137,3 +137,21 @@ def test_mixed_devices_copy_ops():
                core.CreateOperator("EnsureCPUOutput", ["yd"], ["y"], device_option=CUDA0)):
         workspace.RunOperatorOnce(op)
     np.testing.assert_array_equal(workspace.FetchBlob("y"), np.arange(4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("ord_,max_norm", [(2, 0.5), (1, 1e9), ("inf", 0.5)])
+def test_clip_by_global_norm_on_device_matches_cpu(ord_, max_norm):
+    from caffe2ops.clipping import clip_by_global_norm
+
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s).astype(dt) for s, dt in
+              (((3, 4), np.float32), (7, np.float64), ((2, 2, 2), np.float16), (0, np.float32))]
+    want, want_stats = clip_by_global_norm(arrays, max_norm, ord_)
+    got, stats = clip_by_global_norm([to_device(a) for a in arrays], max_norm, ord_)
+    assert stats.num_clipped == want_stats.num_clipped
+    assert stats.total_norm == want_stats.total_norm and stats.scale == want_stats.scale
+    np.testing.assert_array_equal(stats.norms, want_stats.norms)
+    for w, g in zip(want, got, strict=True):
+        assert is_device_array(g)
+        h = to_host(g)
+        assert h.dtype == w.dtype and h.tobytes() == w.tobytes()

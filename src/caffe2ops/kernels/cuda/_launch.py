@@ -12,10 +12,10 @@ import numpy as np
 from numba import config, cuda, float32, float64
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
-THREADS = 32 if SIMULATOR else 256  # threads per block (element-wise, reductions)
+THREADS = 16 if SIMULATOR else 256  # threads per block (element-wise, reductions)
 ROW_THREADS = 8 if SIMULATOR else 128  # threads per block for one row
-MAX_BLOCKS = 4 if SIMULATOR else 132 * 32
-REDUCE_BLOCKS = 4 if SIMULATOR else 1024  # fixed: the reduction order never depends on n
+MAX_BLOCKS = 3 if SIMULATOR else 132 * 32
+REDUCE_BLOCKS = 3 if SIMULATOR else 1024  # fixed: the reduction order never depends on n
 
 
 def blocks(n: int) -> int:

@@ -155,3 +155,11 @@ def test_clip_by_global_norm_on_device_matches_cpu(ord_, max_norm):
         assert is_device_array(g)
         h = to_host(g)
         assert h.dtype == w.dtype and h.tobytes() == w.tobytes()
+
+
+def test_iter_under_cuda_keeps_the_counter_on_the_host():
+    workspace.ResetWorkspace()
+    workspace.FeedBlob("it", np.array([3], np.int64))
+    workspace.RunOperatorOnce(core.CreateOperator("Iter", ["it"], ["it"], device_option=CUDA0))
+    got = workspace.FetchBlob("it")
+    assert got.dtype == np.int64 and got.tolist() == [4]

@@ -67,7 +67,7 @@ def to_device(what: str, array: Any, device_id: int) -> Any:
     if simulator():
         from numba import cuda
 
-        return cuda.to_device(np.ascontiguousarray(host))
+        return cuda.to_device(np.require(host, requirements="C"))
     cupy = cupy_or_raise(what)
     with on_device(what, device_id):
         return cupy.array(host, copy=True)

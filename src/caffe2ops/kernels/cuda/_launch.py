@@ -68,7 +68,7 @@ def zeros(shape: tuple, dtype: Any) -> Any:
 def to_device(x: np.ndarray) -> Any:
     cupy = _cupy()
     if cupy is None:
-        return cuda.to_device(np.ascontiguousarray(x))
+        return cuda.to_device(np.require(x, requirements="C"))
     return cupy.asarray(x)
 
 

@@ -12,7 +12,7 @@ import math
 from functools import cache
 
 import numpy as np
-from numba import cuda
+from numba import cuda, float64
 
 from caffe2ops.kernels.cuda._launch import ROW_THREADS, THREADS, blocks, compute_type, flat
 
@@ -146,3 +146,46 @@ def adam(param, m1, m2, grad, lr, corr, b1, b2, eps, effective=None):
         _c(c, b2), _c(c, dt(1) - dt(b1)), _c(c, dt(1) - dt(b2)), _c(c, eps),
         flat(effective) if effective is not None else flat(param), effective is not None)
     return param
+
+
+@cache
+def _sparse_adam(ct):
+    @cuda.jit
+    def kernel(table, t1, t2, rows, starts, order, groups, g2d, lr, lr_corr, corr64, b1, b2,
+               one_minus_b1, one_minus_b2, eps):
+        """Adam per occurrence, in index order, one block per row; d == 1 is Caffe2's scalar
+        path (the update in float64, rounded once), as the reference."""
+        d = table.shape[1]
+        for grp in range(cuda.blockIdx.x, groups, cuda.gridDim.x):
+            r = rows[grp]
+            for j in range(cuda.threadIdx.x, d, cuda.blockDim.x):
+                p = ct(table[r, j])
+                m = ct(t1[r, j])
+                v = ct(t2[r, j])
+                for q in range(starts[grp], starts[grp + 1]):
+                    g = ct(g2d[order[q], j])
+                    m = m * b1 + g * one_minus_b1
+                    v = v * b2 + g * g * one_minus_b2
+                    root = ct(math.sqrt(v)) + eps
+                    if d == 1:
+                        p = ct(float64(p) + float64(lr[0]) * corr64 * float64(m) / float64(root))
+                    else:
+                        p = p + lr_corr * m / root
+                t1[r, j] = m
+                t2[r, j] = v
+                table[r, j] = p
+
+    return kernel
+
+
+def sparse_adam(table, t1, t2, plan, g2d, lr, lr_corr, corr64, b1, b2, eps):
+    """``lr_corr`` = fl(lr·fl(corr)) (host scalar); the other scalars rounded to the dtype."""
+    if plan.groups == 0:
+        return table
+    c = table.dtype
+    dt = np.dtype(compute_type(c).name).type
+    _sparse_adam(compute_type(c))[max(1, min(plan.groups, GRID_ROWS)), ROW_THREADS](
+        table, t1, t2, plan.rows, plan.starts, plan.order, np.int64(plan.groups), g2d, flat(lr),
+        _c(c, lr_corr), np.float64(corr64), _c(c, b1), _c(c, b2), _c(c, dt(1) - dt(b1)),
+        _c(c, dt(1) - dt(b2)), _c(c, eps))
+    return table

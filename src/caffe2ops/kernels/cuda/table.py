@@ -699,3 +699,75 @@ def _host_fill(op, inputs, outs):
     """Generated on the host by the CPU kernel (the same numbers as on the CPU, from the same
     operator's generator), then copied to the device: no device kernel."""
     return _constant_fill(op, inputs, outs)
+
+
+@runner("SparseAdam")
+def _sparse_adam(op, inputs, outs):
+    from caffe2ops.ops.optimizers import _betas, _correction
+
+    if len(outs) == 4:
+        raise OperatorValueError(f"{op.type}: the 4th output (effective grad) is not supported")
+    param = float_device(op.type, "input param", inputs[0])
+    if param.ndim == 0:
+        raise OperatorValueError(f"{op.type}: input param must have at least one dimension")
+    m1 = like(op.type, "input moment_1", inputs[1], "param", param)
+    m2 = like(op.type, "input moment_2", inputs[2], "param", param)
+    rows = param.shape[0]
+    d = param.size // rows if rows else 0
+    idx = host_indices(op.type, "input indices", inputs[3], rows)
+    grad = float_device(op.type, "input grad", inputs[4])
+    c.same_dtype(op.type, "input grad", grad, "param", param)
+    if grad.size != idx.size * d:
+        raise OperatorValueError(f"{op.type}: input grad must have {idx.size}x{d} elements; "
+                                 f"got shape {grad.shape}")
+    lr = scalar(op.type, "input lr", inputs[5], param)
+    it = to_host(inputs[6]) if is_device_array(inputs[6]) else np.asarray(inputs[6])
+    if it.dtype != np.int64 or it.size != 1:
+        raise OperatorTypeError(f"{op.type}: input iter must be one int64; got {it.dtype}")
+    ct = _compute(param.dtype)
+    dt = ct.type
+    b1, b2 = _betas(op.type, op.args["beta1"], op.args["beta2"], ct)
+    corr64 = _correction(int(it.reshape(-1)[0]) + 1, b1, b2)
+    lr_corr = dt(dt(to_host(lr).reshape(-1)[0]) * dt(corr64))
+    if idx.size:
+        opt.sparse_adam(rows2d(param, rows), rows2d(m1, rows), rows2d(m2, rows), row_plan(idx),
+                        grad.reshape((idx.size, d)), lr, lr_corr, corr64, b1, b2,
+                        _eps(op, param.dtype))
+    return [param, m1, m2]
+
+
+@runner("SparseLengthsIndicesInGradientWeightedSumGradient")
+def _sparse_lengths_weighted_gradient(op, inputs, outs):
+    if op.args.get("grad_on_weights"):
+        raise OperatorValueError(f"{op.type}: grad_on_weights=1 has no CUDA kernel yet")
+    weights = float_device(op.type, "input SCALARS", inputs[0])
+    dy = float_device(op.type, "input dY", inputs[1])
+    offsets = _offsets(op, inputs[2], int(inputs[3].size))
+    segments = offsets.size - 1
+    n = int(offsets[-1])
+    if dy.ndim == 0 or dy.shape[0] != segments:
+        raise OperatorValueError(f"{op.type}: input dY must have {segments} rows; got "
+                                 f"{dy.shape}")
+    if weights.size != n:
+        raise OperatorValueError(f"{op.type}: input SCALARS must have {n} values; got "
+                                 f"{weights.size}")
+    seg = np.repeat(np.arange(segments, dtype=np.int64), np.diff(offsets))
+    out = _fresh(outs[0], [dy], (n, *dy.shape[1:]), dy.dtype)
+    if n:
+        rk.segment_gradient(rows2d(dy, segments), to_device(seg), to_device(offsets),
+                            weights.reshape((n,)), False, rows2d(out, n))
+    return [out]
+
+
+@runner("Iter", "AtomicIter", "CreateMutex", "LearningRate")
+def _host_counter(op, inputs, outs):
+    """Counters live on the host, as in Caffe2 (its CUDA Iter kept the counter in a CPU
+    tensor): the CPU kernel runs on the host blobs. LearningRate's one-element output is then
+    copied to the device."""
+    from caffe2ops.runtime.schema import get_schema
+
+    host = [to_host(x) if is_device_array(x) else x for x in inputs]
+    result = get_schema(op.type).kernel(op, host, list(outs))
+    if op.type == "LearningRate":
+        return [to_device(np.asarray(result[0]))]
+    return result

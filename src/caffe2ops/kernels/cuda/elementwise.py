@@ -421,3 +421,33 @@ def copy(x, out):
     if x.size:
         _launch(_copy, x.size, flat(x), flat(out))
     return out
+
+
+# -- Max, MaxGradient ----------------------------------------------------------------------
+
+@cuda.jit
+def _max_into(out, x):
+    """``m = m < x ? x : m``: a NaN already in m stays, a later NaN is skipped."""
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        if out[i] < x[i]:
+            out[i] = x[i]
+
+
+@cuda.jit
+def _max_gradient(m, dm, x, out):
+    for i in range(cuda.grid(1), m.size, cuda.gridsize(1)):
+        out[i] = dm[i] * (1 if x[i] == m[i] else 0)
+
+
+def elementwise_max(arrays: list, out):
+    """Caffe2's Max folded left to right (``out`` must not overlap ``arrays[1:]``)."""
+    if out is not arrays[0]:
+        copy(arrays[0], out)
+    for x in arrays[1:]:
+        _launch(_max_into, x.size, flat(out), flat(x))
+    return out
+
+
+def elementwise_max_gradient(m, dm, x, out):
+    _launch(_max_gradient, m.size, flat(m), flat(dm), flat(x), flat(out))
+    return out

@@ -771,3 +771,24 @@ def _host_counter(op, inputs, outs):
     if op.type == "LearningRate":
         return [to_device(np.asarray(result[0]))]
     return result
+
+
+@runner("Max")
+def _max(op, inputs, outs):
+    x0 = float_device(op.type, "input 0", inputs[0])
+    xs = [x0] + [like(op.type, f"input {k}", x, "input 0", x0)
+                 for k, x in enumerate(inputs[1:], 1)]
+    out = outs[0] if outs[0] is x0 else _fresh(outs[0], xs, x0.shape, x0.dtype)
+    return [ew.elementwise_max(xs, out)]
+
+
+@runner("MaxGradient")
+def _max_gradient(op, inputs, outs):
+    m = float_device(op.type, "input M", inputs[0])
+    dm = like(op.type, "input dM", inputs[1], "M", m)
+    grads = []
+    for k, x in enumerate(inputs[2:]):
+        like(op.type, f"input X{k}", x, "M", m)
+        out = _fresh(outs[k] if k < len(outs) else None, inputs + grads, m.shape, m.dtype)
+        grads.append(ew.elementwise_max_gradient(m, dm, x, out))
+    return grads

@@ -96,3 +96,30 @@ def contiguous(op: str, what: str, x: Any) -> Any:
         if tuple(cai["strides"]) != expect and x.size > 1:
             raise OperatorValueError(f"{op}: {what} must be a C-contiguous GPU array")
     return x
+
+
+# Products that feed an addition are rounded on their own (``__nv_fmul_rn``/``__nv_dmul_rn``):
+# NVVM contracts ``a*b + c`` into one fused multiply-add by default, which rounds once and would
+# differ from the CPU reference's two roundings. The simulator computes with NumPy scalars (no
+# contraction; its libdevice stand-ins are not usable), so there a plain product is the same.
+if SIMULATOR:
+    @cuda.jit(device=True)
+    def mul32(a, b):
+        return a * b
+
+    mul64 = mul32
+else:
+    from numba.cuda import libdevice
+
+    @cuda.jit(device=True)
+    def mul32(a, b):
+        return libdevice.fmul_rn(a, b)
+
+    @cuda.jit(device=True)
+    def mul64(a, b):
+        return libdevice.dmul_rn(a, b)
+
+
+def rounded_mul(ct):
+    """The separately rounded product for compute type ``ct``."""
+    return mul64 if ct is float64 else mul32

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numba import cuda, float32, float64
 
-from caffe2ops.kernels.cuda._launch import THREADS, blocks, compute_type, flat
+from caffe2ops.kernels.cuda._launch import THREADS, blocks, compute_type, flat, rounded_mul
 
 
 def _scalar(dtype: np.dtype, value: Any):
@@ -165,6 +165,7 @@ def tanh(x, out):
 @cache
 def _gradients(ct):
     """Gradient kernels computing in ``ct``, with the reference's operation order."""
+    mul = rounded_mul(ct)
 
     @cuda.jit
     def cos_gradient(x, dy, out):  # (-dY)·fl(sin X)
@@ -182,7 +183,7 @@ def _gradients(ct):
     def tanh_gradient(y, dy, out):  # dY·(1−Y·Y)
         for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
             v = ct(y[i])
-            out[i] = ct(dy[i]) * (ct(1) - v * v)
+            out[i] = ct(dy[i]) * (ct(1) - mul(v, v))
 
     return {"cos": cos_gradient, "sigmoid": sigmoid_gradient, "tanh": tanh_gradient}
 
@@ -206,6 +207,8 @@ def tanh_gradient(y, dy, out):
 
 @cache
 def _arithmetic(ct):
+    rounded = rounded_mul(ct)
+
     @cuda.jit
     def scale(x, s, out):
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -225,7 +228,7 @@ def _arithmetic(ct):
     def axpy(acc, w, x, first, out):
         """``out = w·x`` (first) or ``out = acc + w·x``, rounded after the product."""
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            p = ct(w[0]) * ct(x[i])
+            p = rounded(ct(w[0]), ct(x[i]))
             if first:
                 out[i] = p
             else:

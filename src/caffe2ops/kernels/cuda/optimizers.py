@@ -14,19 +14,28 @@ from functools import cache
 import numpy as np
 from numba import cuda, float64
 
-from caffe2ops.kernels.cuda._launch import ROW_THREADS, THREADS, blocks, compute_type, flat
+from caffe2ops.kernels.cuda._launch import (
+    ROW_THREADS,
+    THREADS,
+    blocks,
+    compute_type,
+    flat,
+    rounded_mul,
+)
 
 GRID_ROWS = 65535
 
 
 @cache
 def _kernels(ct):
+    mul = rounded_mul(ct)
+
     @cuda.jit
     def adagrad(param, moment, grad, lr, eps, decay):
         rate = ct(lr[0])
         for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
             g = ct(grad[i])
-            h = decay * ct(moment[i]) + g * g
+            h = mul(decay, ct(moment[i])) + mul(g, g)
             moment[i] = h
             param[i] = ct(param[i]) + (rate * g) / (ct(math.sqrt(h)) + eps)
 
@@ -35,10 +44,10 @@ def _kernels(ct):
         rate = ct(lr[0])
         for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
             g = ct(grad[i])
-            h = decay * ct(moment[i]) + g * g
+            h = mul(decay, ct(moment[i])) + mul(g, g)
             moment[i] = h
             e = rate / (ct(math.sqrt(h)) + eps)
-            u = e * g
+            u = mul(e, g)
             effective[i] = e
             update[i] = u
             param[i] = ct(param[i]) + u
@@ -53,7 +62,7 @@ def _kernels(ct):
                 h = ct(hist[r, j])
                 for q in range(starts[grp], starts[grp + 1]):
                     g = ct(g2d[order[q], j])
-                    h = h + g * g
+                    h = h + mul(g, g)
                     p = p + (rate * g) / (ct(math.sqrt(h)) + eps)
                 hist[r, j] = h
                 table[r, j] = p
@@ -72,7 +81,7 @@ def _kernels(ct):
                     s = ct(0)
                     for j in range(d):
                         g = ct(g2d[k, j])
-                        s = s + g * g
+                        s = s + mul(g, g)
                     mean = s / ct(d) if d else s
                     h = ct(hist[r]) + mean
                     hist[r] = h
@@ -84,7 +93,7 @@ def _kernels(ct):
                     if d == 1:
                         table[r, j] = ct(table[r, j]) + (rate * g) / root
                     else:
-                        table[r, j] = ct(table[r, j]) + g * (rate / root)
+                        table[r, j] = ct(table[r, j]) + mul(g, rate / root)
                 cuda.syncthreads()
 
     @cuda.jit
@@ -93,14 +102,14 @@ def _kernels(ct):
         rate = ct(lr[0])
         for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
             g = ct(grad[i])
-            m = ct(m1[i]) * b1 + g * one_minus_b1
-            v = ct(m2[i]) * b2 + g * g * one_minus_b2
+            m = mul(ct(m1[i]), b1) + mul(g, one_minus_b1)
+            v = mul(ct(m2[i]), b2) + mul(mul(g, g), one_minus_b2)
             m1[i] = m
             m2[i] = v
             if with_effective:
                 e = corr * m / (ct(math.sqrt(v)) + eps)
                 effective[i] = e
-                param[i] = ct(param[i]) + rate * e
+                param[i] = ct(param[i]) + mul(rate, e)
             else:
                 param[i] = ct(param[i]) + (rate * corr) * m / (ct(math.sqrt(v)) + eps)
 
@@ -150,6 +159,8 @@ def adam(param, m1, m2, grad, lr, corr, b1, b2, eps, effective=None):
 
 @cache
 def _sparse_adam(ct):
+    mul = rounded_mul(ct)
+
     @cuda.jit
     def kernel(table, t1, t2, rows, starts, order, groups, g2d, lr, lr_corr, corr64, b1, b2,
                one_minus_b1, one_minus_b2, eps):
@@ -164,13 +175,13 @@ def _sparse_adam(ct):
                 v = ct(t2[r, j])
                 for q in range(starts[grp], starts[grp + 1]):
                     g = ct(g2d[order[q], j])
-                    m = m * b1 + g * one_minus_b1
-                    v = v * b2 + g * g * one_minus_b2
+                    m = mul(m, b1) + mul(g, one_minus_b1)
+                    v = mul(v, b2) + mul(mul(g, g), one_minus_b2)
                     root = ct(math.sqrt(v)) + eps
                     if d == 1:
                         p = ct(float64(p) + float64(lr[0]) * corr64 * float64(m) / float64(root))
                     else:
-                        p = p + lr_corr * m / root
+                        p = p + (lr_corr * m) / root
                 t1[r, j] = m
                 t2[r, j] = v
                 table[r, j] = p

@@ -16,7 +16,14 @@ from functools import cache
 import numpy as np
 from numba import cuda, float64
 
-from caffe2ops.kernels.cuda._launch import ROW_THREADS, THREADS, blocks, compute_type
+from caffe2ops.kernels.cuda._launch import (
+    ROW_THREADS,
+    THREADS,
+    blocks,
+    compute_type,
+    mul64,
+    rounded_mul,
+)
 
 GRID_ROWS = 65535
 
@@ -57,6 +64,8 @@ def _dots(X, Y, r, shared, t):
 
 @cache
 def _similarity(ct):
+    mul = rounded_mul(ct)
+
     @cuda.jit
     def forward(X, Y, out):
         shared = cuda.shared.array((3, ROW_THREADS), float64)
@@ -92,8 +101,8 @@ def _similarity(ct):
             for j in range(t, X.shape[1], ROW_THREADS):
                 xv = ct(X[r, j])
                 yv = ct(Y[r, j])
-                dX[r, j] = a * yv - bx * xv
-                dY[r, j] = a * xv - by * yv
+                dX[r, j] = mul(a, yv) - mul(bx, xv)
+                dY[r, j] = mul(a, xv) - mul(by, yv)
 
     return forward, backward
 
@@ -206,7 +215,7 @@ def _segments(ct):
                     v = ct(data[idx[p], j])
                     if weighted:
                         # the reference's float32 fused multiply-add, emulated in float64
-                        acc = ct(float64(ct(weights[p])) * float64(v) + float64(acc))
+                        acc = ct(mul64(float64(ct(weights[p])), float64(v)) + float64(acc))
                     else:
                         acc = acc + v
                 if mean and hi > lo:
@@ -256,6 +265,8 @@ def segment_gradient(dy2d, seg, offsets, weights, mean: bool, out2d):
 
 @cache
 def _scatter(ct):
+    mul = rounded_mul(ct)
+
     @cuda.jit
     def scale_rows(table, rows, starts, groups, w0):
         """Row ``rows[g]`` times ``w0``, once per occurrence, rounding each time."""
@@ -278,7 +289,7 @@ def _scatter(ct):
             for j in range(cuda.threadIdx.x, table.shape[1], cuda.blockDim.x):
                 v = ct(table[r, j])
                 for q in range(starts[g], starts[g + 1]):
-                    v = v + w * ct(values[order[q], j])
+                    v = v + mul(w, ct(values[order[q], j]))
                 table[r, j] = v
 
     return scale_rows, add_rows

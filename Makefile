@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench lint install install-test clean parity gpu-check
+.PHONY: demo test bench lint install install-test clean parity gpu-check cuda-ptx
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ gpu-check:
 	$(GPU_PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
 	$(GPU_PYTHON) -m pytest -q -p no:cacheprovider --noconftest -rs tests/test_cuda_gpu.py
 	$(GPU_PYTHON) benchmarks/gpu.py
+
+# Compile every kernel the simulator tests launch to PTX for cc 9.0 (no GPU; needs NVVM, e.g.
+# pip install 'numba-cuda[cu12]'): the simulator runs kernels as Python and never type-checks them.
+cuda-ptx: $(VENV)/.installed-test
+	$(PY) tests/cuda_ptx_check.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

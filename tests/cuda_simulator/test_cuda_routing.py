@@ -163,3 +163,30 @@ def test_iter_under_cuda_keeps_the_counter_on_the_host():
     workspace.RunOperatorOnce(core.CreateOperator("Iter", ["it"], ["it"], device_option=CUDA0))
     got = workspace.FetchBlob("it")
     assert got.dtype == np.int64 and got.tolist() == [4]
+
+
+def test_model_helper_brew_optimizer_under_cuda_device_scope_match_cpu():
+    from caffe2ops import brew, model_helper, optimizer
+
+    def train(option):
+        workspace.ResetWorkspace()
+        with core.DeviceScope(option):
+            model = model_helper.ModelHelper(name="m")
+            brew.fc(model, "x", "h", 5, 4)
+            model.net.SquaredL2Distance(["h", "label"], "d")
+            loss = model.net.AveragedLoss("d", "loss")
+            model.AddGradientOperators([loss])
+            optimizer.build_adagrad(model, base_learning_rate=0.1)
+        rng = np.random.default_rng(0)
+        workspace.FeedBlob("x", rng.standard_normal((6, 5)).astype(np.float32), option)
+        workspace.FeedBlob("label", rng.standard_normal((6, 4)).astype(np.float32), option)
+        workspace.RunNetOnce(model.param_init_net)
+        workspace.CreateNet(model.net)
+        for _ in range(3):
+            workspace.RunNet(model.net.Name())
+        return workspace.FetchBlob("h_w"), workspace.FetchBlob("loss")
+
+    cpu = train(core.DeviceOption(caffe2_pb2.CPU, 0, random_seed=3))
+    gpu = train(core.DeviceOption(caffe2_pb2.CUDA, 0, random_seed=3))
+    np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-5, atol=1e-6)  # FC: GEMM order
+    np.testing.assert_allclose(gpu[1], cpu[1], rtol=1e-5)

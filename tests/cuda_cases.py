@@ -156,6 +156,8 @@ CASES = [
     Case("Max", lambda r, d: [_vec(r, d), _vec(r, d)[::-1].copy(), _vec(r, d, specials=False)]),
     Case("MaxGradient", lambda r, d: [_vec(r, d), _vec(r, d, specials=False), _vec(r, d),
                                       np.roll(_vec(r, d), 3)], outputs=2),
+    Case("SparseToDense", lambda r, d: [IDX, _mat(r, d, (6, 19))]),
+    Case("SparseToDense", lambda r, d: [IDX, _vec(r, d, 6, False), _mat(r, d, (9, 2))]),
     Case("Sum", lambda r, d: [_vec(r, d), _vec(r, d, specials=False), _vec(r, d)]),
     Case("Scale", lambda r, d: [_vec(r, d)], {"scale": 0.3}),
     Case("Add", lambda r, d: [_vec(r, d), _vec(r, d, specials=False)]),

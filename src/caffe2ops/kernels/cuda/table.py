@@ -792,3 +792,32 @@ def _max_gradient(op, inputs, outs):
         out = _fresh(outs[k] if k < len(outs) else None, inputs + grads, m.shape, m.dtype)
         grads.append(ew.elementwise_max_gradient(m, dm, x, out))
     return grads
+
+
+@runner("SparseToDense")
+def _sparse_to_dense(op, inputs, outs):
+    """Rows ``values[k]`` added in order into row ``indices[k]`` of zeros (a row plan: one block
+    per row, occurrences in order, as ``np.add.at``)."""
+    values = float_device(op.type, "input VALUES", inputs[1])
+    if values.ndim == 0:
+        raise OperatorValueError(f"{op.type}: input VALUES must have at least one dimension")
+    raw = to_host(inputs[0]) if is_device_array(inputs[0]) else np.asarray(inputs[0])
+    c.require_dtype(op.type, "input INDICES", raw, c.INDEX_DTYPES, "int32 or int64")
+    if raw.ndim != 1 or raw.shape[0] != values.shape[0]:
+        raise OperatorValueError(f"{op.type}: input INDICES must be 1-D with one index per row "
+                                 f"of VALUES ({values.shape[0]}); got shape {raw.shape}")
+    if len(inputs) == 3:
+        if inputs[2].ndim == 0:
+            raise OperatorValueError(f"{op.type}: input DATA_TO_INFER_DIM must have at least "
+                                     "one dimension")
+        n = inputs[2].shape[0]
+    else:
+        n = int(raw.max()) + 1 if raw.size else 0
+    idx = c.copied_row_indices(op.type, "input INDICES", raw, n)
+    out = to_device(np.zeros((n, *values.shape[1:]), values.dtype))
+    d = values.size // values.shape[0] if values.shape[0] else 0
+    if idx.size and d:
+        one = to_device(np.ones(1, values.dtype))
+        rk.scatter_weighted_sum(rows2d(out, n), one, row_plan(idx),
+                                [values.reshape((idx.size, d))], [one])
+    return [out]

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test test-heavy bench bench-dask lint install install-test clean parity fuzz caffe2-suite
+.PHONY: demo test test-heavy bench bench-dask lint install install-test clean parity fuzz caffe2-suite gpu-check cuda-ptx
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,19 @@ bench-dask: $(VENV)/.installed-test
 
 test-heavy: $(VENV)/.installed-test
 	CAFFE2OPS_HEAVY_TESTS=1 $(PY) -m pytest -q tests/test_dask.py tests/test_distributed_torch.py
+
+# On a GPU machine without network (Python with numba, numba-cuda, CuPy and torch preinstalled):
+# install this checkout without downloads, then the real-GPU tests and the GPU benchmark.
+GPU_PYTHON ?= python3
+gpu-check:
+	$(GPU_PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
+	$(GPU_PYTHON) -m pytest -q -p no:cacheprovider --noconftest -rs tests/test_cuda_gpu.py
+	$(GPU_PYTHON) benchmarks/gpu.py
+
+# Compile every kernel the simulator tests launch to PTX for cc 9.0 (no GPU; needs NVVM, e.g.
+# pip install 'numba-cuda[cu12]'): the simulator runs kernels as Python and never type-checks them.
+cuda-ptx: $(VENV)/.installed-test
+	$(PY) tests/cuda_ptx_check.py
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

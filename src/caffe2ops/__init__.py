@@ -162,3 +162,15 @@ __all__ = [
     "uniform_fill",
     "xavier_fill",
 ]
+
+
+def _route_gpu_arrays() -> None:
+    """The functional API dispatches on the array kind: GPU arrays go to the CUDA kernels."""
+    from caffe2ops.kernels.cuda.functional import SPECS
+    from caffe2ops.ops._dispatch import by_array_kind
+
+    for name in SPECS:
+        globals()[name] = by_array_kind(globals()[name], name)
+
+
+_route_gpu_arrays()

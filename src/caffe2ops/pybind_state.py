@@ -39,14 +39,9 @@ from caffe2ops.runtime.tensor import tensor_proto_to_array
 
 def cuda_device_count() -> int:
     """GPUs visible through CuPy; 0 without CuPy, a driver or a device (never guessed)."""
-    try:
-        import cupy
-    except ImportError:
-        return 0
-    try:
-        return int(cupy.cuda.runtime.getDeviceCount())
-    except Exception:  # CUDARuntimeError: no driver / no device
-        return 0
+    from caffe2ops.runtime.device import gpu_count
+
+    return gpu_count()
 
 
 has_cuda_support = cuda_device_count() > 0
@@ -62,11 +57,9 @@ def blob_value(value: Any, device_option=None, what: str = "feed") -> Any:
     if isinstance(value, str | bytes):
         return value
     if device_option is not None and device_option.device_type == caffe2_pb2.CUDA:
-        from caffe2ops.runtime.device import cupy_or_raise
+        from caffe2ops.runtime.device import to_device
 
-        cupy = cupy_or_raise(what)
-        with cupy.cuda.Device(device_option.device_id):
-            return cupy.array(value, copy=True)
+        return to_device(what, feedable_array(what, value), device_option.device_id)
     stored = feedable_array(what, value)
     if stored.dtype.kind in "SU":
         stored = stored.astype(object)
@@ -75,10 +68,12 @@ def blob_value(value: Any, device_option=None, what: str = "feed") -> Any:
 
 def host_copy(value: Any) -> Any:
     """A NumPy copy of an array blob (from the GPU if needed); other values as they are."""
+    from caffe2ops.runtime.device import is_device_array, to_host
+
     if isinstance(value, np.ndarray):
         return value.copy()
-    if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):
-        return value.get()
+    if is_device_array(value):
+        return to_host(value)
     return value
 
 

@@ -86,11 +86,9 @@ def FetchBlob(name) -> Any:  # noqa: N802
         raise BlobNotFoundError(
             f"FetchBlob: blob '{name}' does not exist in workspace '{_current[0]}'"
         ) from None
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):
-        return value.get()
-    return value
+    from caffe2ops.pybind_state import host_copy
+
+    return host_copy(value)
 
 
 def FetchBlobs(names: Iterable) -> list:  # noqa: N802

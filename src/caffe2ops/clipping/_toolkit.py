@@ -83,6 +83,13 @@ def _prepare_nonfinite(
     return srcs, fresh, norms, True
 
 
+def _gpu_input(arrays: Any) -> bool:
+    values = arrays.values() if isinstance(arrays, dict) else (
+        arrays if isinstance(arrays, list | tuple) else [arrays])
+    return any(hasattr(v, "__cuda_array_interface__") or type(v).__name__ == "FakeCUDAArray"
+               or getattr(v, "is_cuda", False) is True for v in values)
+
+
 def clip_by_global_norm(
     arrays: Any,
     max_norm: float,
@@ -133,6 +140,10 @@ def clip_by_global_norm(
     """
     fn = "clip_by_global_norm"
     inplace = check_bool(fn, "inplace", inplace)
+    if not isinstance(arrays, np.ndarray) and _gpu_input(arrays):  # CuPy / torch CUDA
+        from caffe2ops.kernels.cuda.toolkit import clip_by_global_norm as on_gpu
+
+        return on_gpu(arrays, max_norm, ord, nonfinite, inplace)
     st, items = flatten(fn, arrays, inplace)
     limit = check_max_norm(fn, max_norm)
     code = ord_code(fn, ord)

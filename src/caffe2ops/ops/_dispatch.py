@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +56,81 @@ def reference_kernels() -> Iterator[None]:
         yield
     finally:
         _reference.on = old
+
+
+# -- by array kind: NumPy -> the CPU function, GPU arrays -> the operator's CUDA runner ------
+
+def _is_device_array(x: Any) -> bool:
+    from caffe2ops.runtime.device import is_device_array
+
+    return is_device_array(x)
+
+
+class _FunctionalOp:
+    """What a CUDA runner reads of an operator: its type and parsed arguments."""
+
+    __slots__ = ("type", "args")
+
+    def __init__(self, op_type: str, args: dict) -> None:
+        self.type = op_type
+        self.args = args
+
+
+def by_array_kind(fn: Callable, name: str) -> Callable:
+    """``fn`` for NumPy inputs; with a GPU array among the inputs, the CUDA runner of the same
+    operator, on that array's device (CuPy in, CuPy out)."""
+    import functools
+    import inspect
+
+    from caffe2ops.kernels.cuda.functional import SPECS
+
+    op_type, input_names, arg_names, outputs, result = SPECS[name]
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def dispatch(*args: Any, **kwargs: Any):
+        if (args and type(args[0]) is np.ndarray) or not any(
+                _is_device_array(v) for v in (*args, *kwargs.values())):
+            return fn(*args, **kwargs)
+        return _run_on_device(signature.bind(*args, **kwargs))
+
+    def _run_on_device(bound):
+        from caffe2ops.kernels.cuda import table
+        from caffe2ops.runtime.schema import get_schema
+
+        bound.apply_defaults()
+        values = bound.arguments
+        inputs = []
+        for p in input_names:
+            if p.startswith("*"):
+                inputs.extend(values[p[1:]])
+            else:
+                inputs.append(values[p])
+        while inputs and inputs[-1] is None:
+            inputs.pop()
+        op_args = {a.name: a.default for a in get_schema(op_type).args}
+        op_args.update({p: values[p] for p in arg_names})
+        n_out = outputs if isinstance(outputs, int) else (
+            outputs[1] if values[outputs[0]] else outputs[2])
+        out = values.get("out")
+        outs = list(out) if isinstance(out, tuple | list) else [out]
+        outs = (outs + [None] * n_out)[:n_out]
+        first = next(v for v in inputs if _is_device_array(v))
+        context = getattr(first, "device", None)
+        with context if hasattr(context, "__enter__") else contextlib.nullcontext():
+            got = table.run(_FunctionalOp(op_type, op_args), inputs, outs)
+        for given, g in zip(outs, got, strict=False):
+            if given is not None and given is not g:
+                from caffe2ops.errors import OperatorValueError
+
+                raise OperatorValueError(
+                    f"{op_type}: out must be a GPU array of the result's shape and dtype that "
+                    "does not overlap an input the kernel still reads")
+        if result == "one":
+            return got[0]
+        if result == "fc_gradient":
+            return (got[0], got[1], got[2] if len(got) == 3 else None)
+        return tuple(got)
+
+    dispatch.__wrapped_cpu__ = fn
+    return dispatch

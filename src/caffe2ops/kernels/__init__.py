@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["get_max_threads", "get_num_threads", "load", "loaded_module", "set_num_threads",
+__all__ = ["disable", "get_max_threads", "get_num_threads", "load", "loaded_module",
+           "set_num_threads",
            "supports", "threading_layer", "FLOAT_DTYPES", "CLIP_DTYPES"]
 
 FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64))
@@ -187,6 +188,16 @@ def load() -> bool:
             if _LOADER["module"] is None:
                 _LOADER["module"] = _load_now()
     return bool(_LOADER["module"])
+
+
+def disable() -> None:
+    """Run the NumPy reference kernels (the same bits) from now on in this whole process and
+    never import Numba: e.g. for memory-tight worker processes. Unlike
+    ``caffe2ops.reference_kernels()`` (a block, this thread only) it cannot be undone, and it
+    does not unload kernels that have already loaded."""
+    with _LOAD_LOCK:
+        if _LOADER["module"] is None:
+            _LOADER["module"] = False
 
 
 def loaded_module() -> ModuleType | None:

@@ -19,8 +19,11 @@ from caffe2ops.runtime.schema import NO_GRADIENT, OpSchema, register
 
 def _copy(op: str, x: Any, out: Any = None) -> np.ndarray:
     x = c.array(op, "input", x)
-    if x.dtype == object:
-        raise OperatorTypeError(f"{op}: input must be a numeric or string tensor; got object")
+    if x.dtype == object and not all(isinstance(v, bytes | str) for v in x.flat):
+        raise OperatorTypeError(
+            f"{op}: input must be a numeric or string tensor; got an object array holding "
+            "other Python objects"
+        )
     if out is None or out is x:
         return np.array(x, copy=True)
     np.copyto(out, x)

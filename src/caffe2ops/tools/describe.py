@@ -155,8 +155,39 @@ def _outputs(schema: OpSchema, ex: Example) -> list[str]:
     return outputs
 
 
+# Operators that run a user's function: the example registers one.
+CODE_EXAMPLES: dict[str, str] = {
+    "Python": """import numpy as np
+from caffe2ops import core, workspace
+
+def double(inputs, outputs):
+    outputs[0].feed(2 * inputs[0].data)
+
+workspace.FeedBlob('X', np.array([1.0, -2.0], np.float32))
+workspace.RunOperatorOnce(core.CreatePythonOperator(double, ['X'], ['Y']))
+print('Y', workspace.FetchBlob('Y'))""",
+    "PythonGradient": """import numpy as np
+from caffe2ops import core, workspace
+
+def square(inputs, outputs):
+    outputs[0].feed(inputs[0].data ** 2)
+
+def square_grad(inputs, outputs):  # inputs: X, Y, dY; outputs: dX
+    outputs[0].feed(2 * inputs[0].data * inputs[2].data)
+
+net = core.Net('python_gradient_example')
+net.Python(square, grad_f=square_grad)(['X'], ['Y'])
+net.AddGradientOperators(['Y'])              # ConstantFill, then PythonGradient
+workspace.FeedBlob('X', np.array([1.0, -2.0], np.float32))
+workspace.RunNetOnce(net)
+print('X_grad', workspace.FetchBlob('X_grad'))""",
+}
+
+
 def example_code(name: str) -> str:
     """Python source that runs the example of ``name`` and prints its outputs."""
+    if name in CODE_EXAMPLES:
+        return CODE_EXAMPLES[name]
     schema = get_schema(name)
     ex = example_for(schema, name)
     outputs = _outputs(schema, ex)

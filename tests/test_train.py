@@ -136,6 +136,27 @@ def test_short_run_learns_saves_and_reloads(tmp_path, capsys):
                  "--fetch", "embedding", "-o", str(tmp_path / "out.npz")]) == 0
     with np.load(tmp_path / "out.npz") as got:
         assert got["embedding"].tobytes() == expected.tobytes()
+    assert (tmp_path / "train_net.dot").read_text().count("CosineEmbeddingCriterion") >= 1
+
+
+def test_trained_model_exports_to_onnx_and_onnxruntime_agrees(tmp_path):
+    """The main job's saved model through `caffe2ops export-onnx`: onnx.checker passes and
+    onnxruntime gives our runtime's embeddings."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from caffe2ops.tools.cli import main
+
+    assert train.run(_args(tmp_path, epochs=1, no_compare=True)) in (0, 1)
+    init, predict = tmp_path / "init_net.pb", tmp_path / "predict_net.pb"
+    model = tmp_path / "digits.onnx"
+    assert main(["export-onnx", str(init), str(predict), "-o", str(model),
+                 "--value-info", "data=float32:50,64"]) == 0
+    onnx.checker.check_model(onnx.load(str(model)))
+    X = train.load_data(None).X[:50]
+    ours = workspace.Predictor(init.read_bytes(), predict.read_bytes()).run({"data": X})[0]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    (theirs,) = session.run(["embedding"], {"data": X})
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5)
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -143,8 +143,9 @@ def export_model(init_net, predict_net, opset: int | None = None,
                  value_info: Mapping | None = None, name: str | None = None) -> onnx.ModelProto:
     """An ONNX model computing ``predict_net`` with ``init_net``'s outputs as initializers.
 
-    ``value_info`` maps graph inputs to ``(dtype, shape)`` (see :func:`parse_value_info`).
-    Raises :class:`OnnxExportError` naming the first operator without a mapping for ``opset``
+    ``value_info`` maps graph inputs to ``(dtype, shape)`` (see :func:`parse_value_info`); a
+    blob named there is a graph input even if the init net fills it (``mobile_exporter.Export``
+    writes a placeholder for every non-parameter input, as Caffe2's did). Raises :class:`OnnxExportError` naming the first operator without a mapping for ``opset``
     and the operators that have one.
     """
     opset = MAX_OPSET if opset is None else int(opset)
@@ -156,7 +157,7 @@ def export_model(init_net, predict_net, opset: int | None = None,
     params = _run_init_net(init_net) if init_net is not None and len(init_net.op) else {}
     value_info = dict(value_info or {})
     read = free_inputs(predict_net)
-    params = {k: v for k, v in params.items() if k in read}
+    params = {k: v for k, v in params.items() if k in read and k not in value_info}
     graph_inputs = [b for b in (list(predict_net.external_input) or read) if b not in params]
     missing = [b for b in graph_inputs if b not in value_info]
     if missing:

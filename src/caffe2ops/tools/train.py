@@ -450,6 +450,10 @@ def run(args: argparse.Namespace, out=None) -> int:
           f"{main_run.examples_per_second:,.0f} training examples/s in RunNet", file=out)
 
     paths = main_trainer.export(args.out)
+    from caffe2ops.net_drawer import write_graph
+
+    print(write_graph(main_trainer.model.net.Proto(), os.path.join(args.out, "train_net.dot"))
+          + " (the training net: `dot -Tsvg` draws it)", file=out)
     test_X = data.X[test_idx]
     reloaded = check_reload(paths, test_X, main_trainer.embed(test_X))
     print(f"model saved: {paths[0]}, {paths[1]}; reloaded with workspace.Predictor: "

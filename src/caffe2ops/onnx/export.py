@@ -145,8 +145,9 @@ def export_model(init_net, predict_net, opset: int | None = None,
 
     ``value_info`` maps graph inputs to ``(dtype, shape)`` (see :func:`parse_value_info`); a
     blob named there is a graph input even if the init net fills it (``mobile_exporter.Export``
-    writes a placeholder for every non-parameter input, as Caffe2's did). Raises :class:`OnnxExportError` naming the first operator without a mapping for ``opset``
-    and the operators that have one.
+    writes a placeholder for every non-parameter input, as Caffe2's did). Raises
+    :class:`OnnxExportError` naming the first operator without a mapping for ``opset`` and the
+    operators that have one.
     """
     opset = MAX_OPSET if opset is None else int(opset)
     if not MIN_OPSET <= opset <= MAX_OPSET:

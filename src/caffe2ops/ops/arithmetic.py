@@ -511,6 +511,7 @@ register(OpSchema(
 register(OpSchema(
     type=DIV_GRAD, kernel=_run_div_gradient, num_inputs=(3, 4), num_outputs=(2, 2),
     inputs=("dC", "A", "B", "C"), outputs=("dA", "dB"), args=_BROADCAST,
+    allow_inplace={(0, 0)},  # as Caffe2's: an in-place Div's gradient writes dA over dC
     doc="(dC, A, B, C) or legacy (B, C, dC) -> dA = dC/B, dB = -dC*C/B, each summed over "
         "broadcast dimensions.",
     gradient=GRADIENT_NOT_REGISTERED,

@@ -172,21 +172,22 @@ def unaliased(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return x.copy()
 
 
-def row_indices(op: str, indices: Any, rows: int) -> np.ndarray:
-    """``indices`` (int32/int64, any shape) copied, flattened, each checked to lie in
-    ``[0, rows)``."""
-    indices = array(op, "input indices", indices)
-    require_dtype(op, "input indices", indices, INDEX_DTYPES, "int32 or int64")
+def row_indices(op: str, indices: Any, rows: int, what: str = "input indices",
+                dtype: Any = None) -> np.ndarray:
+    """``indices`` (int32/int64, any shape) copied (as ``dtype`` if given), flattened, each
+    checked to lie in ``[0, rows)``."""
+    indices = array(op, what, indices)
+    require_dtype(op, what, indices, INDEX_DTYPES, "int32 or int64")
     # A private copy: what is checked here is what the kernel reads, even if another thread
     # changes the caller's array meanwhile.
-    flat = np.array(indices, copy=True, order="C").reshape(-1)
+    flat = np.array(indices, dtype=dtype, copy=True, order="C").reshape(-1)
     if flat.size:
         lo, hi = flat.min(), flat.max()
         if lo < 0 or hi >= rows:
             bad = int(lo) if lo < 0 else int(hi)
             pos = int(np.flatnonzero(flat == bad)[0])
             raise OperatorIndexError(
-                f"{op}: input indices[{pos}] = {bad} is out of range for param with {rows} rows "
+                f"{op}: {what}[{pos}] = {bad} is out of range for a table of {rows} rows "
                 f"(expected 0 <= index < {rows})"
             )
     return flat
@@ -239,22 +240,8 @@ def check_alloc_size(op: str, shape: tuple, dtype: Any, what: str = "shape") -> 
 
 
 def copied_row_indices(op: str, what: str, indices: Any, rows: int) -> np.ndarray:
-    """``indices`` (int32/int64, any shape) as a new flat int64 array, each checked to lie in
-    ``[0, rows)``. The check runs on the copy, so what was validated is what a kernel reads even
-    if the caller changes ``indices`` afterwards."""
-    indices = array(op, what, indices)
-    require_dtype(op, what, indices, INDEX_DTYPES, "int32 or int64")
-    flat = np.array(indices, dtype=np.int64, copy=True).reshape(-1)
-    if flat.size:
-        lo, hi = flat.min(), flat.max()
-        if lo < 0 or hi >= rows:
-            bad = int(lo) if lo < 0 else int(hi)
-            pos = int(np.flatnonzero(flat == bad)[0])
-            raise OperatorIndexError(
-                f"{op}: {what}[{pos}] = {bad} is out of range for {rows} rows "
-                f"(expected 0 <= index < {rows})"
-            )
-    return flat
+    """:func:`row_indices` as a new flat int64 array."""
+    return row_indices(op, indices, rows, what, dtype=np.int64)
 
 
 def float_scalar_input(op: str, what: str, x: Any) -> np.ndarray:

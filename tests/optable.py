@@ -1327,6 +1327,11 @@ TABLE: list[OpEntry] = [
         FLOATS + (np.dtype(np.int32), np.dtype(np.uint8), np.dtype(bool)),
         compare=copy_compare, grad_samples=grad_identity_samples("Copy"),
     ),
+    OpEntry(
+        "StopGradient", ("input",), ("output",), copy_ref, copy_samples,
+        FLOATS + (np.dtype(np.int32), np.dtype(np.uint8), np.dtype(bool)),
+        compare=copy_compare, allow_inplace=frozenset({(0, 0)}),
+    ),
 ]
 
 BY_NAME = {e.op: e for e in TABLE}

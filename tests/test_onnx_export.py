@@ -98,6 +98,7 @@ def _cases() -> list[Case]:
         Case("lp_norm_1_average", [("LpNorm", ["X"], ["N"], {"p": 1, "average": True})],
              {"X": finite}, rtol=1e-6),
         Case("copy", [("Copy", ["X"], ["Y"], {})], {"X": x}),
+        Case("stop_gradient", [("StopGradient", ["X"], ["Y"], {})], {"X": x}),
         Case("float64_clip_div_cos", [("Clip", ["X"], ["C"], {"min": -1.5, "max": 0.75}),
                                       ("Div", ["C", "Y"], ["D"], {}), ("Cos", ["D"], ["Z"], {})],
              {"X": x.astype(np.float64), "Y": pos.astype(np.float64)}, opsets=(12, 13, 21),

@@ -121,6 +121,7 @@ def thresholded_relu(ctx, op, args):
 
 exporter("Cos", 7)(_unary("Cos"))
 exporter("Copy", 1)(_unary("Identity"))
+exporter("StopGradient", 1)(_unary("Identity"))
 
 
 @exporter("Sum", 8)

@@ -87,6 +87,12 @@ def _run_copy(op, inputs, outs):
     return [out]
 
 
+def _run_stop_gradient(op, inputs, outs):
+    if op.inputs[0] == op.outputs[0]:  # in place: the blob as it is
+        return [inputs[0]]
+    return _run_copy(op, inputs, outs)
+
+
 def _sum_gradient(ctx):
     for i in range(len(ctx.def_.input)):
         ctx.set_dense(i, ctx.GO(0))
@@ -132,6 +138,12 @@ register(OpSchema(
     type="Sum", kernel=_run_sum, num_inputs=(1, 1 << 30), inputs=("data_0",), outputs=("sum",),
     allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=_sum_gradient,
     doc="Element-wise sum of inputs of identical shape and dtype.",
+))
+register(OpSchema(
+    type="StopGradient", kernel=_run_stop_gradient, inputs=("input",), outputs=("output",),
+    allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=NO_GRADIENT,
+    doc="Pass the input through (a copy, or in place); no gradient flows back through it "
+        "(Caffe2's StopGradient).",
 ))
 register(OpSchema(
     type="Copy", kernel=_run_copy, inputs=("input",), outputs=("output",),

@@ -8,7 +8,8 @@ file free of newer syntax).
 The model, each seed operator in the role it exists for:
 
 * random Fourier features ``sqrt(2/D)·Cos(x·Ωᵀ + b)``, fixed ``Ω ~ N(0, σ²)``, ``b ~ U[0, 2π)``
-  (Rahimi & Recht, *Random Features for Large-Scale Kernel Machines*, NIPS 2007): FC, Cos, Scale;
+  (Rahimi & Recht, *Random Features for Large-Scale Kernel Machines*, NIPS 2007): FC, Cos, Scale,
+  then StopGradient (the map is not trained);
 * an embedding network FC → ThresholdedRelu → FC (weights of the first layer kept in
   ``[-weight_clip, weight_clip]`` by EnsureClipped after every update);
 * a table of learned class proxies, looked up with Gather (so its gradient is a GradientSlice and
@@ -66,6 +67,8 @@ def add_forward(c2, model, cfg, data="data"):
     projection = model.net.FC([data, "rff_w", "rff_b"], "rff_projection")
     features = model.net.Cos(projection, "rff_cos")
     features = model.net.Scale(features, "rff_features", scale=math.sqrt(2.0 / cfg.rff_dim))
+    # The random features are fixed: no gradient is computed for them or below them.
+    features = model.net.StopGradient(features, "rff_fixed_features")
     hidden = c2.brew.fc(model, features, "hidden", dim_in=cfg.rff_dim, dim_out=cfg.hidden)
     hidden = model.net.ThresholdedRelu(hidden, "hidden_act", alpha=cfg.alpha)
     return c2.brew.fc(

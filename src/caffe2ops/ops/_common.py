@@ -187,7 +187,7 @@ def row_indices(op: str, indices: Any, rows: int, what: str = "input indices",
             bad = int(lo) if lo < 0 else int(hi)
             pos = int(np.flatnonzero(flat == bad)[0])
             raise OperatorIndexError(
-                f"{op}: {what}[{pos}] = {bad} is out of range for a table of {rows} rows "
+                f"{op}: {what}[{pos}] = {bad} is out of range for param with {rows} rows "
                 f"(expected 0 <= index < {rows})"
             )
     return flat

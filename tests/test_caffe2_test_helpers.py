@@ -194,11 +194,18 @@ def test_device_options():
     assert len(hu.expanded_device_options) == 1 + workspace.NumGpuDevices()
 
 
+@pytest.mark.parametrize("ci", [False, True])
 @pytest.mark.parametrize("profile, loaded", [("", "dev"), ("debug", "debug")])
-def test_caffe2_profiles_chosen_by_caffe2_hypothesis_profile(profile, loaded):
-    """This suite's conftest re-registers the profile names, so look in a fresh process."""
+def test_caffe2_profiles_chosen_by_caffe2_hypothesis_profile(profile, loaded, ci):
+    """This suite's conftest re-registers the profile names, so look in a fresh process.
+
+    Like Caffe2's, ``dev`` and ``debug`` inherit what Hypothesis's own default is: derandomized
+    when Hypothesis sees a CI environment (it loads its ``ci`` profile), random otherwise.
+    """
     import subprocess
     import sys
+
+    from hypothesis._settings import _CI_VARS
 
     code = (
         "import caffe2ops.testing.hypothesis_test_util, hypothesis\n"
@@ -207,13 +214,15 @@ def test_caffe2_profiles_chosen_by_caffe2_hypothesis_profile(profile, loaded):
         "    print(name, s.max_examples, s.derandomize, s.verbosity.name, s.database)\n"
     )
     env = {k: v for k, v in os.environ.items()
-           if k not in ("CAFFE2_HYPOTHESIS_PROFILE", "SANDCASTLE", "TW_JOB_USER")}
+           if k not in ("CAFFE2_HYPOTHESIS_PROFILE", "SANDCASTLE", "TW_JOB_USER", *_CI_VARS)}
+    if ci:
+        env["CI"] = "true"
     if profile:
         env["CAFFE2_HYPOTHESIS_PROFILE"] = profile
     lines = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                            text=True, check=True).stdout.splitlines()
-    caffe2 = {"dev": "10 False verbose None", "sandcastle": "100 True verbose None",
-              "debug": "1000 False verbose None"}
+    caffe2 = {"dev": f"10 {ci} verbose None", "sandcastle": "100 True verbose None",
+              "debug": f"1000 {ci} verbose None"}
     assert lines == [f"{name} {values}" for name, values in caffe2.items()] + [
         f"None {caffe2[loaded]}"]
 

@@ -46,6 +46,7 @@ from common import (  # noqa: E402
 )
 
 import caffe2ops as c2  # noqa: E402
+from caffe2ops import kernels  # noqa: E402
 from caffe2ops.kernels import cpu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -347,8 +348,29 @@ def _sizes_text(n: int) -> str:
     return f"{n:.0e}".replace("e+0", "e")
 
 
+def _machine_facts() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                         "")
+    except OSError:
+        pass
+    cpu._load()
+    return {"cpu_model": model or platform.processor(), "cores": os.cpu_count(),
+            "llc_bytes": cpu._llc_bytes(), "streaming_store_min_bytes": cpu.NT_MIN_BYTES,
+            "threading_layer": kernels.threading_layer()}
+
+
 def print_tables(res: dict) -> None:
     ew = res["elementwise"]
+    m = res["machine"]
+    nt = m.get("streaming_store_min_bytes", 1 << 62)
+    print(f"\nMachine: {m.get('cpu_model')}, {m.get('cores')} cores, LLC "
+          f"{m.get('llc_bytes', 0) / 2**20:.0f} MiB, numba threading layer "
+          f"{m.get('threading_layer')}, streaming stores "
+          + ("off" if nt >= 1 << 61 else f"from {nt / 2**20:.0f} MiB touched")
+          + f"; Python {m['python']}, NumPy {m['numpy']}, torch {m.get('torch')}")
     print("\n## Element-wise kernels (float32; time per call, median; n >= 1e7: caches evicted "
           "before each call)\n")
     head = ["op", "n", "thr", "ours", "GB/s", "% copy", "NumPy", "PyTorch", "ours/PyTorch"]
@@ -439,6 +461,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "max_threads": max_threads()},
         "quick": args.quick, "repeat": repeat, "loadavg_at_start": os.getloadavg(),
     }
+    res["machine"].update(_machine_facts())
     if os.getloadavg()[0] > 0.5:
         print(f"warning: load average {os.getloadavg()[0]:.2f}: other processes compete for "
               "the CPUs; 2-thread figures will be noisy", file=sys.stderr)

@@ -553,3 +553,27 @@ def test_import_does_not_load_numba_and_env_threads():
         "print('numba' in sys.modules, kernels.get_max_threads(), kernels.get_num_threads())",
         NUMBA_NUM_THREADS="1")
     assert out == "False 1 1"
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("on", "quarter"), ("1", "quarter"), ("off", 1 << 62), ("0", 1 << 62), ("123456", 123456)])
+def test_streaming_store_threshold_setting(monkeypatch, setting, expected):
+    monkeypatch.setenv("CAFFE2OPS_STREAMING_STORES", setting)
+    quarter = (cpu._llc_bytes() // 4) or (32 << 20)
+    assert cpu._streaming_min_bytes() == (quarter if expected == "quarter" else expected)
+
+
+def test_streaming_store_default_is_by_cpu_vendor(monkeypatch):
+    monkeypatch.delenv("CAFFE2OPS_STREAMING_STORES", raising=False)
+    quarter = (cpu._llc_bytes() // 4) or (32 << 20)
+    monkeypatch.setattr(cpu, "_cpu_vendor", lambda: "GenuineIntel")
+    assert cpu._streaming_min_bytes() == quarter
+    monkeypatch.setattr(cpu, "_cpu_vendor", lambda: "AuthenticAMD")
+    assert cpu._streaming_min_bytes() == 1 << 62
+
+
+def test_streaming_store_bad_setting_warns_and_uses_the_default(monkeypatch):
+    monkeypatch.setenv("CAFFE2OPS_STREAMING_STORES", "sometimes")
+    monkeypatch.setattr(cpu, "_cpu_vendor", lambda: "AuthenticAMD")
+    with pytest.warns(RuntimeWarning, match="CAFFE2OPS_STREAMING_STORES"):
+        assert cpu._streaming_min_bytes() == 1 << 62

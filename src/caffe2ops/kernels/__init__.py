@@ -245,5 +245,12 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
+    # Handlers run before a fork in the reverse order of registration, and _before_fork waits
+    # for a load in progress. A module whose handler takes a lock the loader needs (logging's,
+    # which numba takes while importing; concurrent.futures') must register first, or a fork
+    # during loading deadlocks: that handler holds its lock while ours waits for the loader.
+    import concurrent.futures.thread  # noqa: F401
+    import logging  # noqa: F401
+
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                         after_in_child=_after_fork_in_child)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -55,23 +56,25 @@ def build_caffe2ops(seed: int = 0):
     return model, cfg
 
 
-def time_caffe2ops(model, batches, first) -> float:
+def caffe2ops_stepper(model, batches, first):
+    """Set the net up (5 untimed warm-up steps); returns ``run(block) -> seconds``."""
     from caffe2ops import workspace
 
     for key, value in first.items():
         workspace.FeedBlob(key, value)
     workspace.RunNetOnce(model.param_init_net)
     workspace.CreateNet(model.net, overwrite=True)
-    for feeds in batches[:5]:  # warm-up: kernels loaded, buffers allocated
-        for key, value in feeds.items():
-            workspace.FeedBlob(key, value)
-        workspace.RunNet(model.net)
-    start = time.perf_counter()
-    for feeds in batches:
-        for key, value in feeds.items():
-            workspace.FeedBlob(key, value)
-        workspace.RunNet(model.net)
-    return time.perf_counter() - start
+
+    def run(block) -> float:
+        start = time.perf_counter()
+        for feeds in block:
+            for key, value in feeds.items():
+                workspace.FeedBlob(key, value)
+            workspace.RunNet(model.net)
+        return time.perf_counter() - start
+
+    run(batches[:5])  # warm-up: kernels loaded, buffers allocated
+    return run
 
 
 CAFFE2_LOOP = """
@@ -96,7 +99,9 @@ result = {'seconds': time.perf_counter() - start}
 """
 
 
-def time_caffe2(model, batches, threads: int) -> float | None:
+def caffe2_stepper(model, threads: int):
+    """``(run(block) -> seconds, close)`` for real Caffe2 (each block starts from the init net,
+    with 5 untimed warm-up steps), or None without ``.venv-caffe2``."""
     sys.path.insert(0, str(ROOT / "tests" / "parity"))
     try:
         from harness import Caffe2Worker
@@ -107,16 +112,18 @@ def time_caffe2(model, batches, threads: int) -> float | None:
     except FileNotFoundError as exc:
         print(f"real Caffe2: skipped ({exc})")
         return None
-    try:
+    init = model.param_init_net.Proto().SerializeToString()
+    net = model.net.Proto().SerializeToString()
+
+    def run(block) -> float:
         worker.exec(f"import torch; torch.set_num_threads({threads})")
-        reply = worker.exec(CAFFE2_LOOP, init=model.param_init_net.Proto().SerializeToString(),
-                            net=model.net.Proto().SerializeToString(), batches=batches)
-        return float(reply["seconds"])
-    finally:
-        worker.close()
+        return float(worker.exec(CAFFE2_LOOP, init=init, net=net, batches=block)["seconds"])
+
+    return run, worker.close
 
 
-def time_torch(cfg, batches, threads: int, seed: int = 0) -> float:
+def torch_stepper(cfg, batches, threads: int, seed: int = 0):
+    """The same model in PyTorch eager (5 untimed warm-up steps); returns ``run(block)``."""
     import torch
 
     torch.set_num_threads(threads)
@@ -158,12 +165,14 @@ def time_torch(cfg, batches, threads: int, seed: int = 0) -> float:
                                          torch.ones_like(norms))
             w1.clamp_(-cfg.weight_clip, cfg.weight_clip)
 
-    for b in batches[:5]:
-        step(b)
-    start = time.perf_counter()
-    for b in batches:
-        step(b)
-    return time.perf_counter() - start
+    def run(block) -> float:
+        start = time.perf_counter()
+        for b in block:
+            step(b)
+        return time.perf_counter() - start
+
+    run(batches[:5])
+    return run
 
 
 def per_operator_times(model) -> list[tuple[str, float]]:
@@ -179,7 +188,8 @@ def per_operator_times(model) -> list[tuple[str, float]]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=240)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     from caffe2ops import kernels
@@ -189,29 +199,49 @@ def main(argv: list[str] | None = None) -> dict:
     kernels.load()
     batches = make_batches(args.steps)
     model, cfg = build_caffe2ops()
-    ours = time_caffe2ops(model, batches, batches[0])
-    theirs = time_caffe2(model, batches, threads)
-    torch_s = time_torch(cfg, batches, threads)
-    examples = BATCH * len(batches)
+    # The contenders take turns in rounds (a block of steps each), so that a slow spell of a
+    # noisy machine hits all of them alike; each reports the median time per step over rounds.
+    # A pause before each block lets the previous contender's thread pools stop spinning
+    # (OpenBLAS workers busy-wait for about 0.1 s after a GEMM and would slow the next one).
+    runners = {"ours": caffe2ops_stepper(model, batches, batches[0])}
+    caffe2 = caffe2_stepper(model, threads)
+    runners["torch"] = torch_stepper(cfg, batches, threads)
+    if caffe2 is not None:
+        runners["caffe2"] = caffe2[0]
+    size = max(1, len(batches) // args.rounds)
+    per_step: dict[str, list[float]] = {name: [] for name in runners}
+    try:
+        for r in range(args.rounds):
+            block = batches[r * size:(r + 1) * size]
+            for name, run in runners.items():
+                time.sleep(0.3)  # the last contender's spinning BLAS/OpenMP threads go idle
+                per_step[name].append(run(block) / len(block))
+    finally:
+        if caffe2 is not None:
+            caffe2[1]()
+    med = {name: statistics.median(v) for name, v in per_step.items()}
+    ours = med["ours"]
+    theirs = med.get("caffe2")
+    torch_s = med["torch"]
     rows = [("caffe2ops (RunNet)", ours), ("real Caffe2 1.5.0, same NetDef", theirs),
             ("PyTorch eager, same model", torch_s)]
-    print(f"\n### Training step of the main job ({len(batches)} steps of {BATCH} examples, "
-          f"{threads} threads)\n")
+    print(f"\n### Training step of the main job ({args.rounds} rounds of {size} steps of {BATCH} "
+          f"examples, contenders in turn; median per step; {threads} threads)\n")
     print("| contender | examples/s | ms/step | caffe2ops time / contender's |")
     print("|---|---:|---:|---:|")
     for name, sec in rows:
         if sec is None:
             print(f"| {name} | skipped | | |")
             continue
-        print(f"| {name} | {examples / sec:,.0f} | {1e3 * sec / len(batches):.3f} | "
-              f"{ours / sec:.2f} |")
+        print(f"| {name} | {BATCH / sec:,.0f} | {1e3 * sec:.3f} | {ours / sec:.2f} |")
     print("\nWhere caffe2ops' time goes (workspace.BenchmarkNet, ms per step, summed by type):\n")
     print("| operator type | ms |")
     print("|---|---:|")
     for op_type, ms in per_operator_times(model)[:15]:
         print(f"| {op_type} | {ms:.4f} |")
-    return {"steps": len(batches), "threads": threads, "caffe2ops_s": ours,
-            "caffe2_s": theirs, "torch_s": torch_s}
+    return {"rounds": args.rounds, "steps_per_round": size, "threads": threads,
+            "caffe2ops_s_per_step": ours, "caffe2_s_per_step": theirs,
+            "torch_s_per_step": torch_s, "per_round": per_step}
 
 
 if __name__ == "__main__":

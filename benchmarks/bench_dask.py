@@ -4,11 +4,13 @@ Workloads (defaults are the issue's sizes; ``--quick`` divides them by 20):
 
 * SparseNormalize (``use_max_norm=False``, so every repeat does the same work) of a 10M x 64
   float32 table (2.56 GB) with 1M random int64 indices. In process: ``c2.sparse_normalize`` in
-  place. Dask: the table persisted in the workers in 64 MB row chunks; ``c2d.sparse_normalize``
-  persisted (a new table: touched chunks are copied, untouched ones passed through).
+  place. Dask: the table persisted in the workers in 128 MB row chunks;
+  ``c2d.sparse_normalize(..., inplace=True)`` persisted (the touched chunks updated where they
+  are, untouched ones passed through).
 * Global-norm clipping of 1 GB of float32 gradients (16 arrays of 16.7M elements). In process:
-  ``clipping.clip_by_global_norm`` (new output arrays). Dask: the arrays persisted in 32 MB
-  chunks; ``c2d.clip_by_global_norm`` persisted with its total norm.
+  ``clipping.clip_by_global_norm`` (new output arrays). Dask: the arrays persisted in 128 MB
+  chunks (Dask's guidance: chunks of about 100 MB); ``c2d.clip_by_global_norm`` persisted with
+  its total norm.
 
 Threads: in process ``caffe2ops.set_num_threads(T)``; Dask with 1 worker x T threads and with
 T workers x 1 thread (``T`` = 2 here, the machine's cores), each worker's kernels on 1 thread, so
@@ -43,8 +45,8 @@ from common import fmt, fmt_time, markdown_table, max_threads  # noqa: E402
 import caffe2ops as c2  # noqa: E402
 from caffe2ops import clipping  # noqa: E402
 
-TABLE_CHUNK_BYTES = 64 << 20
-GRAD_CHUNK_BYTES = 32 << 20
+TABLE_CHUNK_BYTES = 128 << 20
+GRAD_CHUNK_BYTES = 128 << 20
 
 
 def _median(fn, repeat: int) -> float:
@@ -114,8 +116,9 @@ def on_dask(sz: dict[str, int], workers: int, threads_per_worker: int, repeat: i
         del probe
 
         def sparse():
-            out = c2d.sparse_normalize(held[0], idx, 1.0, False).persist()
-            wait(out)
+            # In place on the workers' chunks, as the in-process call updates its table.
+            held[0] = c2d.sparse_normalize(held[0], idx, 1.0, False, inplace=True).persist()
+            wait(held[0])
 
         t_sn = _median(sparse, repeat)
         held.clear()

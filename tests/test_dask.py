@@ -174,6 +174,44 @@ def test_sparse_normalize_routes_indices_and_passes_untouched_chunks(client):
     np.testing.assert_array_equal(got, c2.sparse_normalize(w.copy(), idx, norm=0.9))
 
 
+@pytest.mark.parametrize("chunks", [(10, 8), (10, 3)])
+def test_sparse_normalize_inplace_updates_the_chunks_where_they_are(chunks):
+    w = _table()
+    idx = np.array([3, 48, 3, 11, 12, 49, 0], np.int64)
+    expected = c2.sparse_normalize(w.copy(), idx, norm=0.9)
+
+    def views_of(source):  # a Dask array whose blocks are views of ``source`` itself
+        r, c = chunks
+        dsk = {("views", i, j): source[r * i:r * i + r, c * j:c * j + c]
+               for i in range(-(-source.shape[0] // r)) for j in range(-(-source.shape[1] // c))}
+        return da.Array(dsk, "views", chunks=da.core.normalize_chunks(chunks, source.shape),
+                        dtype=source.dtype)
+
+    source = w.copy()
+    table = views_of(source)
+    out = c2d.sparse_normalize(table, idx, norm=0.9, inplace=True)
+    np.testing.assert_array_equal(out.compute(scheduler="synchronous"), expected)
+    np.testing.assert_array_equal(source, expected)  # written through: no chunk was copied
+    copied = w.copy()
+    c2d.sparse_normalize(views_of(copied), idx, norm=0.9).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(copied, w)  # the default leaves the input alone
+    with pytest.raises(TypeError, match="'inplace' must be a bool"):
+        c2d.sparse_normalize(table, idx, inplace=1)
+
+
+def test_inplace_on_a_persisted_table_matches_in_process(client):
+    w = _table(seed=9)
+    idx = np.array([1, 7, 7, 33, 49], np.int64)
+    table = _chunked(w, (10, 8)).persist()
+    out = c2d.sparse_normalize(table, idx, norm=0.5, inplace=True).persist()
+    np.testing.assert_array_equal(client.compute(out).result(),
+                                  c2.sparse_normalize(w.copy(), idx, norm=0.5))
+    clipped = c2d.ensure_clipped(out, -0.1, 0.1, indices=idx, inplace=True)
+    np.testing.assert_array_equal(
+        client.compute(clipped).result(),
+        c2.ensure_clipped(c2.sparse_normalize(w.copy(), idx, norm=0.5), -0.1, 0.1, indices=idx))
+
+
 @pytest.mark.parametrize("use_max_norm", [True, False])
 def test_sparse_normalize_column_sharded(client, use_max_norm):
     # Multiples of 1/8 below 4: every float64 sum of squares is exact, in any order.
@@ -393,3 +431,18 @@ def test_table_larger_than_worker_memory_via_zarr(light_client, tmp_path):
 def test_table_larger_than_fast_worker_memory_via_zarr(client, tmp_path):
     # 358 MB (> 320 MiB per worker, whose fast kernels take ~190 MB) in 12.8 MB chunks.
     _normalize_through_zarr(client, tmp_path, 1_400_000, 50_000, WORKER_MEMORY)
+
+
+@pytest.mark.parametrize("count", [5, 3000])  # sorted (rows > 16 x indices) and masked routing
+def test_routing_groups_distinct_rows_by_chunk(count):
+    from caffe2ops.dask._tables import _route
+
+    table = da.zeros((10_000, 2), chunks=(1_000, 2))
+    idx = _rng(11).integers(0, 10_000, count)
+    routed = _route("SparseNormalize", table, idx)
+    distinct = np.unique(idx)
+    assert sorted(routed) == sorted(set((distinct // 1_000).tolist()))
+    for chunk, rows in routed.items():
+        assert rows.dtype == np.int64
+        np.testing.assert_array_equal(rows + 1_000 * chunk,
+                                      distinct[distinct // 1_000 == chunk])

@@ -74,14 +74,15 @@ def lp_scale(dn, numel, average, compute_dtype):
 # ------------------------------------------------------------------------------- sparse tables
 
 
-def sparse_normalize_rows(block, rows, norm, use_max_norm):
-    """A private copy of ``block`` with ``rows`` (local, distinct) normalized by the operator."""
-    out = block.copy()
+def sparse_normalize_rows(block, rows, norm, use_max_norm, inplace=False):
+    """``block`` (``inplace``, when writable) or a private copy of it with ``rows`` (local,
+    distinct) normalized by the operator."""
+    out = block if inplace and block.flags.writeable else block.copy()
     return c2.sparse_normalize(out, rows, norm, use_max_norm)
 
 
-def ensure_clipped_rows(block, rows, lo, hi):
-    out = block.copy()
+def ensure_clipped_rows(block, rows, lo, hi, inplace=False):
+    out = block if inplace and block.flags.writeable else block.copy()
     return c2.ensure_clipped(out, lo, hi, indices=rows)
 
 
@@ -93,10 +94,11 @@ def row_sumsq(block, rows):
     return np.einsum("ij,ij->i", sub, sub, dtype=_F64)
 
 
-def scale_rows(block, rows, *sumsq_parts, norm, use_max_norm):
-    """A copy of ``block`` with ``rows`` scaled by SparseNormalize's factor for the summed norms."""
+def scale_rows(block, rows, *sumsq_parts, norm, use_max_norm, inplace=False):
+    """A copy of ``block`` (or ``block`` itself, ``inplace``) with ``rows`` scaled by
+    SparseNormalize's factor for the summed norms."""
     sumsq = np.sum(np.stack(sumsq_parts), axis=0) if len(sumsq_parts) > 1 else sumsq_parts[0]
-    out = block.copy()
+    out = block if inplace and block.flags.writeable else block.copy()
     selected, scale = row_scales(sumsq, out.dtype, norm, use_max_norm)
     picked = rows[selected]
     shape = (len(picked),) + (1,) * (out.ndim - 1)

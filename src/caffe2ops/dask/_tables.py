@@ -19,7 +19,7 @@ import caffe2ops as c2
 from caffe2ops.dask import _blocks
 from caffe2ops.dask._ops import as_dask
 from caffe2ops.errors import OperatorValueError
-from caffe2ops.ops._common import row_indices
+from caffe2ops.ops._common import bool_arg, row_indices
 
 __all__ = ["ensure_clipped", "sparse_normalize"]
 
@@ -30,9 +30,15 @@ def _route(op: str, table: da.Array, indices: Any) -> dict[int, np.ndarray]:
         indices = indices.compute()
     flat = row_indices(op, np.asarray(indices) if not isinstance(indices, np.ndarray)
                        else indices, table.shape[0])
-    rows = np.sort(flat.astype(np.int64))  # sort + dedupe: NumPy 2's hashing unique is slower
-    if rows.size:
-        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    n_rows = table.shape[0]
+    if flat.size and n_rows <= 16 * flat.size:  # a mask of the rows: O(rows), half a sort's time
+        mask = np.zeros(n_rows, bool)                # at 1M indices of 10M rows
+        mask[flat] = True
+        rows = np.flatnonzero(mask).astype(np.int64, copy=False)
+    else:  # sort + dedupe: NumPy 2's hashing unique is slower
+        rows = np.sort(flat.astype(np.int64))
+        if rows.size:
+            rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
     starts = np.concatenate(([0], np.cumsum(table.chunks[0])))
     cuts = np.searchsorted(rows, starts)
     return {i: rows[cuts[i]:cuts[i + 1]] - starts[i]
@@ -67,7 +73,7 @@ def _build(op: str, table: da.Array, routed: dict, task, token: str) -> da.Array
 
 
 def sparse_normalize(table: Any, indices: Any, norm: float = 1.0,
-                     use_max_norm: bool = True) -> da.Array:
+                     use_max_norm: bool = True, *, inplace: bool = False) -> da.Array:
     """:func:`caffe2ops.sparse_normalize` on a Dask table: returns the new table (lazy).
 
     Rows are dim 0. Each distinct index normalizes its row once; an index outside
@@ -77,6 +83,12 @@ def sparse_normalize(table: Any, indices: Any, norm: float = 1.0,
     touched row's float64 squares over its column chunks, then scales every column chunk with
     the operator's factor ``norm / (n + 1e-12)``; the float64 sums then add in another order,
     which can move a norm by an ulp before it is rounded to the dtype.
+
+    ``inplace=True`` updates the touched chunks where they are, as the Caffe2 operator updates
+    its blob, instead of copying them: for a table persisted in the workers (or in memory) that
+    nothing else reads, it saves a copy of every touched chunk. The input table's chunks then
+    hold the new values too, so use the returned table and drop the old one; read-only chunks
+    (e.g. from ``da.from_array`` of a read-only array) are still copied.
 
     >>> import numpy as np, dask.array as da, caffe2ops.dask as c2d
     >>> w = da.from_array(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]), chunks=(1, 1))
@@ -92,11 +104,12 @@ def sparse_normalize(table: Any, indices: Any, norm: float = 1.0,
     empty = np.empty((0, *table.shape[1:]), table.dtype)
     c2.sparse_normalize(empty, np.empty(0, np.int64), norm, use_max_norm)  # dtype, norm checks
     use_max_norm = bool(use_max_norm)
+    inplace = bool_arg(op, "inplace", inplace)
     routed = _route(op, table, indices)
-    token = tokenize(table, _digest(routed), norm, use_max_norm)
+    token = tokenize(table, _digest(routed), norm, use_max_norm, inplace)
     if all(n == 1 for n in table.numblocks[1:]):
         def task(src, out, rows, dsk):
-            dsk[out] = (_blocks.sparse_normalize_rows, src, rows, norm, use_max_norm)
+            dsk[out] = (_blocks.sparse_normalize_rows, src, rows, norm, use_max_norm, inplace)
         return _build(op, table, routed, task, token)
 
     sums_name = f"sparse_normalize-rowsumsq-{token}"
@@ -109,15 +122,16 @@ def sparse_normalize(table: Any, indices: Any, norm: float = 1.0,
                 dsk[part] = (_blocks.row_sumsq, key, rows)
             parts.append(part)
         dsk[out] = (apply, _blocks.scale_rows, [src, rows, *parts],
-                    {"norm": norm, "use_max_norm": use_max_norm})
+                    {"norm": norm, "use_max_norm": use_max_norm, "inplace": inplace})
     return _build(op, table, routed, sharded, token)
 
 
 def ensure_clipped(param: Any, min: float | None = None, max: float | None = None,
-                   indices: Any = None) -> da.Array:
+                   indices: Any = None, *, inplace: bool = False) -> da.Array:
     """:func:`caffe2ops.ensure_clipped` on a Dask array: dense (``indices=None``) chunk by chunk,
     or sparse: only the rows ``param[indices]`` clipped, routed to their row chunks like
-    :func:`sparse_normalize` (any column chunking); returns the new array (lazy).
+    :func:`sparse_normalize` (any column chunking); returns the new array (lazy). ``inplace``
+    (sparse only) as in :func:`sparse_normalize`.
 
     >>> import numpy as np, dask.array as da, caffe2ops.dask as c2d
     >>> w = da.from_array(np.full((3, 2), 5.0), chunks=1)
@@ -136,9 +150,10 @@ def ensure_clipped(param: Any, min: float | None = None, max: float | None = Non
         raise OperatorValueError(f"{op}: input param must have at least one dimension (rows)")
     c2.ensure_clipped(np.empty((0, *param.shape[1:]), param.dtype), min, max,
                       indices=np.empty(0, np.int64))  # dtype and bound checks
+    inplace = bool_arg(op, "inplace", inplace)
     routed = _route(op, param, indices)
-    token = tokenize(param, _digest(routed), min, max)
+    token = tokenize(param, _digest(routed), min, max, inplace)
 
     def task(src, out, rows, dsk):
-        dsk[out] = (_blocks.ensure_clipped_rows, src, rows, min, max)
+        dsk[out] = (_blocks.ensure_clipped_rows, src, rows, min, max, inplace)
     return _build(op, param, routed, task, token)

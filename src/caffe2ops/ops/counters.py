@@ -130,19 +130,43 @@ def _policy_args(op: str, policy: Any, kw: dict) -> None:
         c.float_arg(op, name, kw.get(name, 1.0))
 
 
+def _libm_powf():
+    """The C library's ``powf``, which Caffe2's ``std::pow(float, float)`` calls; NumPy's float32
+    power can take another (SIMD) path, e.g. with AVX-512, that differs from it by an ulp."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        fn = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6").powf
+    except (OSError, AttributeError, TypeError):
+        return None
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_float, ctypes.c_float]
+    return fn
+
+
+_POWF = _libm_powf()
+
+
+def _powf(x: np.float32, y: np.float32) -> np.float32:
+    if _POWF is None:
+        return np.power(x, y)
+    return F32(_POWF(x, y))
+
+
 def _multiplier(policy: str, it: int, gamma: np.float32, power: np.float32, stepsize: int,
                 stepsizes) -> np.float32:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if policy == "fixed":
             return F32(1)
         if policy == "step":
-            return np.power(gamma, F32(it // stepsize))
+            return _powf(gamma, F32(it // stepsize))
         if policy == "exp":
-            return np.power(gamma, F32(it))
+            return _powf(gamma, F32(it))
         if policy == "inv":
-            return np.power(F32(1) + gamma * F32(it), -power)
+            return _powf(F32(1) + gamma * F32(it), -power)
         passed = sum(1 for s in stepsizes if it >= s)
-        return np.power(gamma, F32(passed))
+        return _powf(gamma, F32(passed))
 
 
 def learning_rate(iteration: Any, base_lr: float, policy: str, gamma: float = 1.0,

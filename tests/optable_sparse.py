@@ -309,6 +309,17 @@ def mutex_compare(got, expected, sample, dtype, what):
     assert type(obj).__name__ == "Mutex", f"{what}: {type(obj)}"
 
 
+def _libm_powf(x, y):
+    """C's powf, which Caffe2's std::pow(float, float) calls (NumPy's float32 power may not)."""
+    import ctypes
+    import ctypes.util
+
+    fn = ctypes.CDLL(ctypes.util.find_library("m")).powf
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_float, ctypes.c_float]
+    return np.float32(fn(x, y))
+
+
 def lr_ref(inputs, args):
     it = int(inputs[0][0])
     f32 = np.float32
@@ -319,13 +330,13 @@ def lr_ref(inputs, args):
     if policy == "fixed":
         m = f32(1)
     elif policy == "step":
-        m = np.power(gamma, f32(it // args["stepsize"]))
+        m = _libm_powf(gamma, f32(it // args["stepsize"]))
     elif policy == "exp":
-        m = np.power(gamma, f32(it))
+        m = _libm_powf(gamma, f32(it))
     elif policy == "inv":
-        m = np.power(f32(1) + gamma * f32(it), -power)
+        m = _libm_powf(f32(1) + gamma * f32(it), -power)
     else:
-        m = np.power(gamma, f32(sum(it >= s for s in args["stepsizes"])))
+        m = _libm_powf(gamma, f32(sum(it >= s for s in args["stepsizes"])))
     return (np.array(base * m, F32),)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from training_support import arg_value, op_types, requires_ops
 
+import caffe2ops as c2
 from caffe2ops import brew, core, model_helper, optimizer, workspace
 from caffe2ops.modeling.initializers import Initializer
 from caffe2ops.proto import caffe2_pb2
@@ -282,3 +283,10 @@ def test_row_wise_on_a_dense_gradient_is_refused():
     model.AddGradientOperators([model.net.LpNorm([model.net.Cos([w], "c")], "loss")])
     with pytest.raises(AssertionError, match="rowWise=True, gradient must be a gradientslice"):
         optimizer.build_adagrad(model, base_learning_rate=0.1, rowWise=True)
+
+
+def test_learning_rate_exp_matches_caffe2_bits_where_simd_power_differs():
+    # Real Caffe2 1.5.0 (powf from libm) on an AVX-512 machine, where NumPy's float32 power
+    # gives one ulp less (-6.5155064e-06).
+    lr = c2.learning_rate(np.array([12345], np.int64), -0.037, "exp", gamma=0.9993)
+    assert lr.tobytes() == b"\xc7\x9f\xda\xb6"

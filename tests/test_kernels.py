@@ -20,7 +20,7 @@ from caffe2ops.kernels import cpu
 
 FLOATS = [np.float32, np.float64]
 INTS = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
-SMALL, LARGE = 1000, 300_000
+SMALL, LARGE = 1000, 1_100_000
 assert SMALL < cpu.PAR_MIN_COS <= cpu.PAR_MIN < LARGE
 THREADS = [1, 2] if kernels.get_max_threads() >= 2 else [1]
 SRC = Path(__file__).resolve().parent.parent / "src"

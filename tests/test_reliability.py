@@ -648,7 +648,7 @@ def test_load_is_public_blocking_and_idempotent():
         from caffe2ops.kernels import cpu
         assert kernels.load() is True
         assert kernels.load() is True
-        assert cpu.PAR_MIN == 1 << 16, cpu.PAR_MIN
+        assert cpu.PAR_MIN == 1 << 20, cpu.PAR_MIN
         from caffe2ops.ops._dispatch import fast
         assert fast("clip", np.zeros(4, np.float32)) is not None
         print("ok")

@@ -108,6 +108,23 @@ def test_training_net_uses_each_seed_operator_in_its_role():
     last_update = max(i for i, t in enumerate(types) if t in ("WeightedSum", "ScatterWeightedSum"))
     assert types.index("SparseNormalize") > last_update
     assert types.index("EnsureClipped") > last_update
+    # The features below StopGradient get no gradient: their FC's dX is not computed.
+    fc_grads = {op.input[0]: list(op.output) for op in model.net.Proto().op
+                if op.type == "FCGradient"}
+    assert fc_grads["rff_fixed_features"] == ["hidden_w_grad", "hidden_b_grad"]
+    assert len(fc_grads["hidden_act"]) == 3
+
+
+def test_drop_unread_input_gradients_keeps_what_is_read():
+    from caffe2ops import core
+    from caffe2ops.proto import caffe2_pb2
+
+    net = caffe2_pb2.NetDef()
+    net.op.extend([core.CreateOperator("FCGradient", ["x", "w", "dy"], ["dw", "db", "dx"]),
+                   core.CreateOperator("FCGradient", ["x2", "w2", "dx"], ["dw2", "db2", "dx2"]),
+                   core.CreateOperator("Copy", ["dx"], ["dx_copy"])])
+    assert digits_model.drop_unread_input_gradients(net) == ["dx2"]
+    assert [list(op.output) for op in net.op][:2] == [["dw", "db", "dx"], ["dw2", "db2"]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -112,6 +112,21 @@ def add_global_norm_clipping(c2, net, grad_map, clip_norm):
     return norm
 
 
+def drop_unread_input_gradients(net_proto):
+    """Drop the dX output of each FCGradient that no later operator reads (here the gradient of
+    the fixed random features, below StopGradient), so it is not computed: Caffe2's FCGradient,
+    like ours, then takes two outputs (dW, db). Returns the dropped blob names."""
+    dropped = []
+    ops = net_proto.op
+    for i, op in enumerate(ops):
+        if op.type == "FCGradient" and len(op.output) == 3:
+            dx = op.output[2]
+            if not any(dx in later.input for later in ops[i + 1:]):
+                del op.output[2]
+                dropped.append(dx)
+    return dropped
+
+
 def build_training(c2, cfg):
     """The training model: forward, loss, gradients, clipping, SGD, MaxNorm, weight clipping."""
     model = c2.model_helper.ModelHelper(name="digits_train")
@@ -123,6 +138,7 @@ def build_training(c2, cfg):
                                                    margin=cfg.margin)
     loss = model.net.AveragedLoss(pair_loss, "loss")
     grad_map = model.AddGradientOperators([loss])
+    drop_unread_input_gradients(model.net.Proto())
     params = [p for p in model.GetParams()]
     add_global_norm_clipping(c2, model.net, {p: grad_map[p] for p in params}, cfg.clip_norm)
     c2.optimizer.build_sgd(model, base_learning_rate=cfg.base_lr, policy="step",

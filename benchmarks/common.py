@@ -94,15 +94,27 @@ def timeit_many(fns: dict[str, Callable[[], object]], repeat: int = 7, warmup: i
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def cache_flusher(min_bytes: int = 64 << 20) -> Callable[[], object]:
-    """A function that evicts the CPU caches by reading a buffer 1.5x the last-level cache."""
+def cache_flusher(min_bytes: int = 64 << 20, idle_s: float = 0.02) -> Callable[[], object]:
+    """A function that evicts the CPU caches by reading a buffer 1.5x the last-level cache,
+    then sleeps ``idle_s`` so that the thread pools of the call before (PyTorch's OpenMP
+    threads spin for milliseconds after a parallel region) are idle when the timed call starts:
+    without it, on 2 cores, whichever contender ran right after PyTorch shared the CPUs with
+    its spinning threads (measured: Clip 1e7 at 2 threads 3.5-3.7 ms right after PyTorch,
+    3.0 ms after the pause)."""
+    import time
+
     import numpy as np
 
     from caffe2ops.kernels import cpu
 
     size = max(min_bytes, int(1.5 * (cpu._llc_bytes() or (32 << 20))))
     buf = np.ones(size // 4, np.float32)
-    return lambda: cpu.sum_of_squares(buf)
+
+    def flush() -> None:
+        cpu.sum_of_squares(buf)
+        time.sleep(idle_s)
+
+    return flush
 
 
 def fmt(v: float | None, spec: str = ".2f") -> str:

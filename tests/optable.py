@@ -95,6 +95,9 @@ class OpEntry:
     enforce_inplace: frozenset = frozenset()
     mutates: tuple[int, ...] = ()  # inputs the functional API updates in place
     compare: Callable | None = None  # custom comparison (got, expected, sample, dtype)
+    # output blob names for given inputs, where the number of inputs selects a form of the
+    # operator with other outputs (default: ``output_names``)
+    outputs_for: Callable[[tuple], tuple[str, ...]] | None = None
 
     def __str__(self) -> str:
         return self.op
@@ -231,7 +234,8 @@ def run_runtime(entry: OpEntry, sample: Sample, output_names: Sequence[str] | No
     """Feed the inputs as blobs, ``workspace.RunOperatorOnce`` the operator, fetch its outputs."""
     names = entry.input_names[: len(sample.inputs)]
     feed_inputs(names, sample.inputs)
-    outs = list(output_names or entry.output_names)
+    default = entry.output_names if entry.outputs_for is None else entry.outputs_for(sample.inputs)
+    outs = list(output_names or default)
     op = core.CreateOperator(entry.op, list(names), outs, **sample.args)
     assert workspace.RunOperatorOnce(op) is True
     return tuple(workspace.FetchBlob(n) for n in outs)
@@ -1350,3 +1354,8 @@ from optable_sparse import ENTRIES as _SPARSE  # noqa: E402
 
 TABLE += _SPARSE
 BY_NAME.update({e.op: e for e in _SPARSE})
+
+from optable_clipping import ENTRIES as _CLIPPING  # noqa: E402
+
+TABLE += _CLIPPING
+BY_NAME.update({e.op: e for e in _CLIPPING})

@@ -205,9 +205,9 @@ def power_gradient(
                 if k.is_integer() and int(k) % 2:
                     # odd k: X = sign(Y)|Y|^(1/k) and X^(k-1) = |Y|^((k-1)/k) (an even power)
                     y64 = np.abs(y64)
-                r = k * np.power(y64, (k - 1) / k) * _f64(dy)
-            else:
-                r = k * np.power(_f64(x), k - 1) * _f64(dy)
+                r = k * np.power(y64, np.full(y64.shape, (k - 1) / k)) * _f64(dy)
+            else:  # full-shape exponents: no scalar fast path (see power)
+                r = k * np.power(_f64(x), np.full(x.shape, k - 1)) * _f64(dy)
             return _store(None, r, x.dtype)
         ev = _exponent_view(POW_GRAD, x, e, bool(broadcast), int(axis))
         y = c.array(POW_GRAD, "input Y", y)
@@ -437,7 +437,7 @@ def divide_gradient(
         if a_shape != b.shape:
             da = _accumulate(da, a_shape)
             db = _accumulate(db, bv_shape)
-    return da, db.reshape(b.shape)
+    return np.asarray(da), np.asarray(db).reshape(b.shape)  # 0-d inputs: arrays, not scalars
 
 
 def _run_div(op, inputs, outs):

@@ -533,3 +533,15 @@ def test_shape_inference_and_exports():
     assert shapes["y"] == shapes["q"] == shapes["e"] == [3, 2]
     for name in ("clip_tensor_by_scaling", "ensure_clipped", "lp_norm", "lp_norm_gradient"):
         assert name in c2.__all__ and callable(getattr(c2, name))
+
+
+def test_pow_exponent_beyond_the_dtype_is_inf_without_a_warning():
+    import warnings
+
+    from caffe2ops.ops.arithmetic import power, power_gradient
+
+    x = np.array([2.0, 0.5], np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert power(x, 1e10).tolist() == [np.inf, 0.0]
+        assert np.isinf(power_gradient(x, np.ones(2, np.float16), 1e10)[0])

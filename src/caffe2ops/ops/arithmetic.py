@@ -111,6 +111,13 @@ def _f64(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64, copy=False)
 
 
+def _in_dtype(dtype: np.dtype, value: float) -> np.float64:
+    """A float argument rounded to ``dtype`` (contract: as the operator uses it), as float64;
+    out of the dtype's range it becomes ±inf without a NumPy overflow warning."""
+    with np.errstate(over="ignore"):
+        return np.float64(dtype.type(value))
+
+
 def _store(out: np.ndarray | None, r: np.ndarray, dtype: np.dtype) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         if out is None:
@@ -158,7 +165,7 @@ def power(
             "not neither)"
         )
     if e is None:
-        ev: Any = np.float64(x.dtype.type(c.float_arg(POW, "exponent", exponent)))
+        ev: Any = _in_dtype(x.dtype, c.float_arg(POW, "exponent", exponent))
     else:
         ev = _f64(_exponent_view(POW, x, e, bool(broadcast), int(axis)))
     y = c.output(POW, out, x.shape, x.dtype)
@@ -195,7 +202,7 @@ def power_gradient(
         )
     with np.errstate(all="ignore"):
         if e is None:
-            k = np.float64(x.dtype.type(c.float_arg(POW_GRAD, "exponent", exponent)))
+            k = _in_dtype(x.dtype, c.float_arg(POW_GRAD, "exponent", exponent))
             if from_output:
                 if not abs(k) > 1e-12:
                     raise OperatorValueError(

@@ -349,15 +349,9 @@ def _sizes_text(n: int) -> str:
 
 
 def _machine_facts() -> dict[str, Any]:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
-                         "")
-    except OSError:
-        pass
     cpu._load()
-    return {"cpu_model": model or platform.processor(), "cores": os.cpu_count(),
+    return {"cpu_model": cpu._cpuinfo("model name") or platform.processor(),
+            "cores": os.cpu_count(),
             "llc_bytes": cpu._llc_bytes(), "streaming_store_min_bytes": cpu.NT_MIN_BYTES,
             "threading_layer": kernels.threading_layer()}
 

@@ -151,16 +151,20 @@ def _streaming_min_bytes() -> int:
     return quarter_llc if _cpu_vendor() == "GenuineIntel" else 1 << 62
 
 
-def _cpu_vendor() -> str:
-    """``vendor_id`` from /proc/cpuinfo ('' if unknown)."""
+def _cpuinfo(field: str) -> str:
+    """The first ``field`` of /proc/cpuinfo (e.g. ``vendor_id``, ``model name``; '' if unknown)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("vendor_id"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def _cpu_vendor() -> str:
+    return _cpuinfo("vendor_id")
 
 
 def _llc_bytes() -> int:

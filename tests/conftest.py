@@ -27,3 +27,28 @@ def _fast_kernels_loaded():
     from caffe2ops import kernels
 
     kernels.load()
+
+
+def _fresh_workspace(name: str):
+    from caffe2ops import workspace
+
+    previous = workspace.CurrentWorkspace()
+    workspace.SwitchWorkspace(name, True)
+    workspace.ResetWorkspace()
+    yield name
+    workspace.ResetWorkspace()
+    workspace.SwitchWorkspace(previous)
+
+
+@pytest.fixture
+def fresh_workspace(request):
+    """The test runs in an empty workspace named after its module (``test_runtime``, ...); after
+    it that workspace is emptied again and the previous one is current again. A test file opts in
+    with ``pytestmark = pytest.mark.usefixtures("fresh_workspace")``."""
+    yield from _fresh_workspace(request.path.stem)
+
+
+@pytest.fixture(scope="module")
+def fresh_module_workspace(request):
+    """``fresh_workspace`` once for a whole module: its tests share the workspace."""
+    yield from _fresh_workspace(request.path.stem)

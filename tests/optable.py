@@ -18,6 +18,7 @@ or ``workspace.RunOperatorOnce``, the comparison rules, and Caffe2's gradient ch
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -29,6 +30,7 @@ import numpy as np
 
 import caffe2ops as c2
 from caffe2ops import core, workspace
+from caffe2ops.gradient_checker import central_difference
 from caffe2ops.proto import caffe2_pb2
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -290,7 +292,8 @@ def gradient_check(
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Caffe2's ``GradientChecker``: loss ``½Σy²`` over the float outputs, so ``dL/dy = y``;
     analytic gradients from ``core.Net.AddGradientOperators`` (the gradient registry), numeric
-    ones by central differences ``(L(x+h) - L(x-h)) / 2h``; ``np.isclose(atol=rtol=threshold)``.
+    ones by central differences ``(L(x+h) - L(x-h)) / 2h`` (the library's
+    ``central_difference``); ``np.isclose(atol=rtol=threshold)``.
 
     Returns ``{input index: (analytic, numeric)}``; raises AssertionError on a mismatch.
     """
@@ -313,7 +316,8 @@ def gradient_check(
     workspace.RunNetOnce(net)
     analytic = {i: _fetch_gradient(grad_map[input_names[i]], inputs[i]) for i in check}
 
-    def loss() -> float:
+    def loss(name: str, value: np.ndarray) -> float:
+        workspace.FeedBlob(name, value)
         workspace.RunNetOnce(forward)
         total = 0.0
         for y in output_names:
@@ -324,18 +328,7 @@ def gradient_check(
     results = {}
     for i in check:
         x = np.array(inputs[i], copy=True)
-        numeric = np.zeros(x.shape, np.float64)
-        flat = x.reshape(-1)
-        for k in range(flat.size):
-            orig = flat[k]
-            flat[k] = orig + x.dtype.type(stepsize)
-            workspace.FeedBlob(input_names[i], x)
-            pos = loss()
-            flat[k] = orig - x.dtype.type(stepsize)
-            workspace.FeedBlob(input_names[i], x)
-            neg = loss()
-            flat[k] = orig
-            numeric.reshape(-1)[k] = (pos - neg) / stepsize / 2
+        numeric = central_difference(functools.partial(loss, input_names[i]), x, stepsize)
         workspace.FeedBlob(input_names[i], x)
         got = analytic[i]
         assert got.shape == x.shape and got.dtype == x.dtype, (

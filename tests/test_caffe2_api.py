@@ -15,12 +15,7 @@ from caffe2ops import core, workspace
 from caffe2ops.errors import OperatorError
 from caffe2ops.proto import caffe2_pb2
 
-
-@pytest.fixture(autouse=True)
-def _fresh_workspace():
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 # ---- GlobalInit --------------------------------------------------------------------------------

@@ -10,16 +10,13 @@ from hypothesis import given
 import caffe2ops as c2
 from caffe2ops import core, workspace
 from caffe2ops.errors import OperatorError
+from caffe2ops.gradient_checker import central_difference
 from caffe2ops.ops.arithmetic import divide, power
 
 FLOATS = [np.float16, np.float32, np.float64]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_workspace():
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 def run_op(op_type, inputs: dict, outputs, **kwargs):
@@ -53,13 +50,7 @@ def gradient_check(op, feeds: dict, wrt: str, stepsize=1e-6, threshold=1e-6):
         workspace.FeedBlob(f"{o}_grad", workspace.FetchBlob(o))
     workspace.RunOperatorsOnce(grad_ops)
     analytic = workspace.FetchBlob(g_input[list(op.input).index(wrt)]).astype(np.float64)
-    x = feeds[wrt]
-    numeric = np.zeros(x.shape)
-    for i in np.ndindex(x.shape):
-        plus, minus = x.copy(), x.copy()
-        plus[i] += stepsize
-        minus[i] -= stepsize
-        numeric[i] = (loss({**feeds, wrt: plus}) - loss({**feeds, wrt: minus})) / (2 * stepsize)
+    numeric = central_difference(lambda x: loss({**feeds, wrt: x}), feeds[wrt], stepsize)
     np.testing.assert_allclose(analytic, numeric, rtol=threshold, atol=threshold)
 
 

@@ -17,14 +17,7 @@ from caffe2ops.errors import OperatorValueError
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-@pytest.fixture(autouse=True)
-def fresh_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_dense_ops", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 def _inputs(n, dtype, seed=0):

@@ -53,13 +53,7 @@ def node_cases() -> dict:
     return {c.name: c for c in all_node_cases() if PATTERN.match(c.name)}
 
 
-@pytest.fixture(autouse=True)
-def onnx_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_onnx_node", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 def test_the_32_selected_cases_exist():

@@ -39,15 +39,7 @@ from caffe2ops import core, workspace
 from caffe2ops.errors import OperatorError, SchemaError
 from caffe2ops.runtime.schema import registered_types
 
-
-@pytest.fixture(autouse=True)
-def fresh_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_ops_table", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 @pytest.fixture(params=BACKENDS)

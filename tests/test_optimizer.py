@@ -18,9 +18,9 @@ needs_dense = requires_ops(*DENSE_OPS, *COUNTER_OPS)
 
 
 @pytest.fixture(autouse=True)
-def fresh_counters():
+def fresh_counters(fresh_workspace):
+    """A fresh workspace (conftest's), and optimizer instance names counted from 0 again."""
     optimizer._optimizer_instance_count.clear()
-    workspace.ResetWorkspace()
 
 
 def regression_model(name: str, dim_in: int = 3, dim_out: int = 2):

@@ -44,15 +44,7 @@ from optable import (
 import caffe2ops as c2
 from caffe2ops import core, workspace
 
-
-@pytest.fixture(autouse=True, scope="module")
-def property_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_properties", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_module_workspace")
 
 
 def kernels(backend):

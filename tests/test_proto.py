@@ -42,13 +42,7 @@ DATA_TYPES = {"UNDEFINED": 0, "FLOAT": 1, "INT32": 2, "BYTE": 3, "STRING": 4, "B
               "DOUBLE": 13}
 
 
-@pytest.fixture(autouse=True)
-def proto_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_proto", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 # ---- wire encoding helpers (proto2) -----------------------------------------------------------

@@ -18,11 +18,7 @@ from caffe2ops.regularizer import (
 AFTER = RegularizationBy.AFTER_OPTIMIZER
 
 
-@pytest.fixture(autouse=True)
-def _fresh_workspace():
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 def embedding():

@@ -12,17 +12,10 @@ import caffe2ops
 import caffe2ops.workspace as ws_module
 from caffe2ops import core, workspace
 from caffe2ops.errors import OperatorError, SchemaError
+from caffe2ops.gradient_checker import central_difference
 from caffe2ops.proto import caffe2_pb2
 
-
-@pytest.fixture(autouse=True)
-def runtime_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_runtime", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.ResetWorkspace()
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 def x32(*values):
@@ -476,17 +469,13 @@ def test_blob_feeding_two_ops_gets_gradients_summed():
     forward.Cos(["x"], ["a"])
     forward.Clip(["x"], ["b"], min=-0.5, max=0.5)
     forward.Sum(["a", "b"], ["c"])
-    h = 1e-4
-    numeric = np.empty_like(x)
-    for i in range(x.size):
-        losses = []
-        for sign in (1, -1):
-            xp = x.copy()
-            xp[i] += sign * h
-            workspace.FeedBlob("x", xp)
-            workspace.RunNetOnce(forward)
-            losses.append(workspace.FetchBlob("c").sum())
-        numeric[i] = (losses[0] - losses[1]) / (2 * h)
+
+    def loss(xp: np.ndarray) -> float:
+        workspace.FeedBlob("x", xp)
+        workspace.RunNetOnce(forward)
+        return workspace.FetchBlob("c").sum()
+
+    numeric = central_difference(loss, x, 1e-4)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 

@@ -29,13 +29,7 @@ FLT_MAX = float(np.finfo(np.float32).max)
 SEEDS = range(4)
 
 
-@pytest.fixture(autouse=True)
-def torch_workspace():
-    previous = workspace.CurrentWorkspace()
-    workspace.SwitchWorkspace("test_torch_differential", True)
-    workspace.ResetWorkspace()
-    yield
-    workspace.SwitchWorkspace(previous)
+pytestmark = pytest.mark.usefixtures("fresh_workspace")
 
 
 def _x(seed, n=200, dtype=np.float32, specials=True):

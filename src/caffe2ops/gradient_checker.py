@@ -4,6 +4,8 @@ The loss is ``½Σ y²`` over the outputs that receive gradients, so ``dY = Y``;
 ``dL/dx_i`` is ``(L(x + h·e_i) − L(x − h·e_i)) / 2h``, compared with
 ``np.isclose(analytic, estimate, atol=threshold, rtol=threshold)``, as in Caffe2's
 ``caffe2/python/gradient_checker.py``. Runs in its own workspace and switches back.
+:func:`central_difference` is that estimate on its own, for any loss (the test suite's checkers
+and ``caffe2ops check`` use it too).
 
 >>> import numpy as np
 >>> from caffe2ops import core
@@ -16,12 +18,42 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from caffe2ops import workspace
 from caffe2ops.runtime.gradient import GetGradientForOp, grad_name
+
+
+def central_difference(
+    loss: Callable[[np.ndarray], float], x: np.ndarray, stepsize: float
+) -> np.ndarray:
+    """The central-difference estimate of ``dL/dx``: ``(L(x + h·e_i) − L(x − h·e_i)) / 2h``.
+
+    ``loss`` is called twice per entry of ``x``, with a copy of ``x`` whose entry ``i`` is
+    ``x_i + stepsize``, then ``x_i − stepsize``, as NumPy adds them to that entry and stores them
+    in ``x``'s dtype (the copy is restored before the next entry and changed in place between
+    calls: ``loss`` must not keep it). ``x`` itself is left as it is. Returns a float64 array of
+    ``x``'s shape.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0], [3.0, -1.0]])
+    >>> central_difference(lambda v: float(np.sum(v ** 3)), x, 1e-3)  # 3x² + h²
+    array([[ 3.000001, 12.000001],
+           [27.000001,  3.000001]])
+    """
+    x = np.array(x, copy=True)
+    estimate = np.zeros(x.shape, dtype=np.float64)
+    for k in np.ndindex(x.shape):
+        original = x[k]
+        x[k] = original + stepsize
+        plus = loss(x)
+        x[k] = original - stepsize
+        minus = loss(x)
+        x[k] = original
+        estimate[k] = (plus - minus) / (2 * stepsize)
+    return estimate
 
 
 class GradientChecker:
@@ -99,7 +131,6 @@ class GradientChecker:
         analytic = workspace.FetchBlob(g_input[input_to_check])
 
         x = np.array(inputs[input_to_check], copy=True)
-        estimate = np.zeros(x.shape, dtype=np.float64)
         name = op.input[input_to_check]
 
         def loss_at(value) -> float:
@@ -111,15 +142,7 @@ class GradientChecker:
             self._feed(name, value)
             return self._loss(op, outputs_with_grads)[0]
 
-        flat, est = x.reshape(-1), estimate.reshape(-1)
-        for k in range(flat.size):
-            original = flat[k]
-            flat[k] = original + self._stepsize
-            plus = loss_at(x)
-            flat[k] = original - self._stepsize
-            minus = loss_at(x)
-            flat[k] = original
-            est[k] = (plus - minus) / (2 * self._stepsize)
+        estimate = central_difference(loss_at, x, self._stepsize)
         self._feed(name, x)
         ok = bool(np.all(np.isclose(analytic, estimate, atol=self._threshold,
                                     rtol=self._threshold)))

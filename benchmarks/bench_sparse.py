@@ -61,10 +61,9 @@ def make_data(seed: int = 0):
 
 def ours_cases(data) -> dict:
     """The NetDefs Caffe2 runs, through our workspace (``workspace.RunNet``)."""
-    from caffe2ops import core, workspace
-    from caffe2ops.ops._dispatch import load_kernels
+    from caffe2ops import core, kernels, workspace
 
-    load_kernels()
+    kernels.load()
     table, idx, lengths, dy, grad = data
     blobs = {"table": table, "idx": idx, "len": lengths, "dy": dy, "grad": grad,
              "lr": np.array([-0.01], np.float32), "mom": np.zeros_like(table),

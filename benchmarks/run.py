@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bandwidth  # noqa: E402
 from common import (  # noqa: E402
     cache_flusher,
     compile_times,
@@ -157,7 +158,7 @@ def bench_elementwise(sizes: list[int], threads: list[int], repeat: int,
             nbytes = 8 * n
             copies = timeit_many({
                 "np.copyto": partial(np.copyto, d.copy_dst, d.x),
-                "numba parallel copy": partial(cpu.copy, d.x, d.copy_dst),
+                "numba parallel copy": partial(bandwidth.copy, d.x, d.copy_dst),
                 "torch copy_": partial(d.t.copy_dst.copy_, d.t.x),
             }, repeat, setup=setup)
             best = min(copies, key=copies.get)
@@ -349,10 +350,10 @@ def _sizes_text(n: int) -> str:
 
 
 def _machine_facts() -> dict[str, Any]:
-    cpu._load()
-    return {"cpu_model": cpu._cpuinfo("model name") or platform.processor(),
+    cpu.load()
+    return {"cpu_model": cpu.cpuinfo("model name") or platform.processor(),
             "cores": os.cpu_count(),
-            "llc_bytes": cpu._llc_bytes(), "streaming_store_min_bytes": cpu.NT_MIN_BYTES,
+            "llc_bytes": cpu.llc_bytes(), "streaming_store_min_bytes": cpu.STREAMING_MIN_BYTES,
             "threading_layer": kernels.threading_layer()}
 
 

@@ -7,24 +7,50 @@ import textwrap
 import numpy as np
 
 import caffe2ops as c2
-from caffe2ops.ops import _dispatch
+from caffe2ops.ops._dispatch import CpuKernels
 
 
 def test_fast_kernel_chosen_for_contiguous_float32_and_float64():
     for dtype in (np.float32, np.float64):
         x = np.zeros(10, dtype)
-        assert _dispatch.fast("clip", x, x) is not None
-        assert _dispatch.fast("cos", x, x) is not None
+        assert CpuKernels("clip").get("clip", x, x) is not None
+        assert CpuKernels("cos").get("cos", x, x) is not None
 
 
 def test_reference_kernel_for_float16_strided_and_inside_reference_kernels():
-    assert _dispatch.fast("clip", np.zeros(4, np.float16)) is None
-    assert _dispatch.fast("cos", np.zeros(8, np.float32)[::2]) is None
-    assert _dispatch.fast("clip", np.zeros(4, np.int8)) is not None  # Clip takes integers
-    assert _dispatch.fast("cos", np.zeros(4, np.int8)) is None
+    assert CpuKernels("clip").get("clip", np.zeros(4, np.float16)) is None
+    assert CpuKernels("cos").get("cos", np.zeros(8, np.float32)[::2]) is None
+    assert CpuKernels("clip").get("clip", np.zeros(4, np.int8)) is not None  # Clip takes integers
+    assert CpuKernels("cos").get("cos", np.zeros(4, np.int8)) is None
     with c2.reference_kernels():
-        assert _dispatch.fast("clip", np.zeros(4, np.float32)) is None
-    assert _dispatch.fast("clip", np.zeros(4, np.float32)) is not None
+        assert CpuKernels("clip").get("clip", np.zeros(4, np.float32)) is None
+    assert CpuKernels("clip").get("clip", np.zeros(4, np.float32)) is not None
+
+
+def test_every_family_names_its_kernel_module_and_entry_points_exist():
+    import importlib
+    import pkgutil
+
+    import caffe2ops.ops
+    from caffe2ops import kernels
+    from caffe2ops.kernels import cpu
+
+    assert kernels.load()
+    declared = set()
+    for info in pkgutil.iter_modules(caffe2ops.ops.__path__):
+        mod = importlib.import_module(f"caffe2ops.ops.{info.name}")
+        k = getattr(mod, "KERNELS", None)
+        if isinstance(k, CpuKernels):
+            declared.add(k.family)
+            assert cpu.family(k.family).__name__ == f"caffe2ops.kernels.cpu.{k.family}"
+    assert declared == set(cpu.FAMILIES)
+    x = np.zeros(4, np.float32)
+    try:
+        CpuKernels("clip").get("clip_typo", x)
+    except AttributeError as e:
+        assert "clip_typo" in str(e)
+    else:
+        raise AssertionError("an unknown entry point name must raise")
 
 
 def test_first_call_runs_reference_kernel_while_numba_loads_in_background():

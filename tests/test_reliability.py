@@ -17,6 +17,19 @@ import caffe2ops as c2
 from caffe2ops import OperatorError, clipping, core, kernels, workspace
 from caffe2ops.kernels import cpu
 
+
+class _Families:
+    """``F.clip`` is ``cpu.family("clip")`` (resolved on use: loads the kernels)."""
+
+    def __getattr__(self, name):
+        if name not in cpu.FAMILIES:
+            raise AttributeError(name)
+        return cpu.family(name)
+
+
+F = _Families()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -506,14 +519,14 @@ def test_thread_controls_work_while_the_kernels_load():
 
 
 def test_reference_kernels_is_thread_local():
-    from caffe2ops.ops._dispatch import fast
+    from caffe2ops.ops._dispatch import CpuKernels
 
     x = np.zeros(8, np.float32)
     inside, entered, release = [], threading.Event(), threading.Event()
 
     def worker():
         with c2.reference_kernels():
-            inside.append(fast("clip", x, x))
+            inside.append(CpuKernels("clip").get("clip", x, x))
             entered.set()
             release.wait(10)
 
@@ -521,7 +534,8 @@ def test_reference_kernels_is_thread_local():
     t.start()
     assert entered.wait(10)
     try:
-        assert fast("clip", x, x) is not None, "another thread's reference_kernels() leaked"
+        kernel = CpuKernels("clip").get("clip", x, x)
+        assert kernel is not None, "another thread's reference_kernels() leaked"
     finally:
         release.set()
         t.join()
@@ -621,7 +635,7 @@ def test_create_net_refuses_a_missing_input_blob():
 
 
 def test_concurrent_loading_keeps_the_parallel_thresholds():
-    saved = (cpu.PAR_MIN, cpu.PAR_MIN_COS, cpu.PAR_MIN_COS64, cpu.PAR_MIN_ROWS)
+    saved = (cpu.PAR_MIN, F.cos.PAR_MIN_COS, F.cos.PAR_MIN_COS64, F.cosine_similarity.PAR_MIN_ROWS)
     errors = []
 
     def hammer():
@@ -638,7 +652,8 @@ def test_concurrent_loading_keeps_the_parallel_thresholds():
     for t in threads:
         t.join(120)
     assert not errors, errors
-    assert (cpu.PAR_MIN, cpu.PAR_MIN_COS, cpu.PAR_MIN_COS64, cpu.PAR_MIN_ROWS) == saved
+    assert (cpu.PAR_MIN, F.cos.PAR_MIN_COS, F.cos.PAR_MIN_COS64,
+            F.cosine_similarity.PAR_MIN_ROWS) == saved
 
 
 def test_load_is_public_blocking_and_idempotent():
@@ -649,8 +664,8 @@ def test_load_is_public_blocking_and_idempotent():
         assert kernels.load() is True
         assert kernels.load() is True
         assert cpu.PAR_MIN == 1 << 20, cpu.PAR_MIN
-        from caffe2ops.ops._dispatch import fast
-        assert fast("clip", np.zeros(4, np.float32)) is not None
+        from caffe2ops.ops._dispatch import CpuKernels
+        assert CpuKernels("clip").get("clip", np.zeros(4, np.float32)) is not None
         print("ok")
     """
     out = run_python(code)

@@ -9,16 +9,16 @@ import pytest
 import caffe2ops as c2
 from caffe2ops import core, workspace
 from caffe2ops.errors import OperatorError
-from caffe2ops.kernels import cpu_sparse, get_max_threads, get_num_threads
+from caffe2ops.kernels import cpu, get_max_threads, get_num_threads
 
 F32 = np.float32
 
 
 @pytest.fixture(autouse=True)
 def kernels_loaded():
-    from caffe2ops.ops._dispatch import load_kernels
+    from caffe2ops import kernels
 
-    assert load_kernels()
+    assert kernels.load()
     saved = get_num_threads()
     yield
     c2.set_num_threads(saved)
@@ -63,7 +63,8 @@ def test_sparse_lengths_kernels_match_reference_for_any_thread_count(dtype):
         "mean grad": lambda: c2.sparse_lengths_mean_gradient(dy, lengths, idx),
         "weighted grad": lambda: c2.sparse_lengths_weighted_sum_gradient(w, dy, lengths, idx),
     }
-    assert idx.size * table.shape[1] >= cpu_sparse.PAR_MIN_SPARSE  # the parallel path runs
+    # the parallel path runs
+    assert idx.size * table.shape[1] >= cpu.family("sparse_lengths").PAR_MIN_SPARSE
     for name, fn in cases.items():
         ref, outs = _all_ways(fn)
         for out in outs:

@@ -22,12 +22,9 @@ F32 = np.float32
 @pytest.fixture(params=["reference", "fast"])
 def backend(request):
     if request.param == "fast":
-        from caffe2ops.kernels import cpu
+        from caffe2ops import kernels
 
-        cpu._load()
-        import caffe2ops.ops._dispatch as dispatch
-
-        dispatch.load_kernels()
+        assert kernels.load()
         ctx = contextlib.nullcontext()
     else:
         ctx = c2.reference_kernels()

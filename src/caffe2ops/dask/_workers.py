@@ -8,9 +8,9 @@ __all__ = ["load_kernels_on_workers"]
 
 
 def _load() -> bool:
-    from caffe2ops.ops._dispatch import load_kernels
+    from caffe2ops import kernels
 
-    return load_kernels()
+    return kernels.load()
 
 
 def load_kernels_on_workers(client: Any) -> dict[str, bool]:

@@ -1,11 +1,12 @@
 """Fused CPU kernels (Numba) for the caffe2ops operators.
 
-Importing this package does not import numba: the kernels in :mod:`caffe2ops.kernels.cpu` load
-numba and their compiled code (cached on disk) on first use.
+Importing this package does not import numba: the kernels in :mod:`caffe2ops.kernels.cpu` (one
+module per operator family) load numba and their compiled code (cached on disk) on first use.
 
 Loading: :func:`load` imports numba and the kernels now (blocking, idempotent, safe to call from
 many threads) and returns whether they loaded; :func:`loaded_module` is the non-blocking form the
-operators use: it starts loading on a background thread and returns None until it is done.
+operators use (through ``caffe2ops.ops._dispatch``): it starts loading on a background thread and
+returns None until it is done.
 
 Threading layer: numba's parallel kernels run on TBB (the ``tbb`` package), which is fork-safe
 and thread-safe; without TBB on numba's ``workqueue`` (fork-safe; its launches are serialised
@@ -19,8 +20,6 @@ may run on).
 
 >>> import numpy as np
 >>> from caffe2ops import kernels
->>> kernels.supports(np.float32), kernels.supports(np.float16), kernels.supports(np.int8, "clip")
-(True, False, True)
 >>> 1 <= kernels.get_num_threads() <= kernels.get_max_threads()
 True
 """
@@ -37,25 +36,17 @@ from typing import Any
 import numpy as np
 
 __all__ = ["disable", "get_max_threads", "get_num_threads", "load", "loaded_module",
-           "set_num_threads",
-           "supports", "threading_layer", "FLOAT_DTYPES", "CLIP_DTYPES"]
-
-FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64))
-CLIP_DTYPES = FLOAT_DTYPES | frozenset(
-    np.dtype(t)
-    for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
-)
-_CLIP_OPS = frozenset({"clip", "ensure_clipped"})
+           "set_num_threads", "threading_layer"]
 
 
 class _State:
     """Mutable settings shared with :mod:`caffe2ops.kernels.cpu` (read on every call)."""
 
-    __slots__ = ("max_threads", "nt")
+    __slots__ = ("max_threads", "threads")
 
     def __init__(self) -> None:
         self.max_threads = 0
-        self.nt = 0
+        self.threads = 0
 
 
 STATE = _State()
@@ -83,9 +74,9 @@ def get_max_threads() -> int:
 
 def get_num_threads() -> int:
     """Threads the kernels use for large arrays (default: :func:`get_max_threads`)."""
-    if not STATE.nt:
-        STATE.nt = get_max_threads()
-    return STATE.nt
+    if not STATE.threads:
+        STATE.threads = get_max_threads()
+    return STATE.threads
 
 
 def set_num_threads(n: int) -> None:
@@ -97,20 +88,7 @@ def set_num_threads(n: int) -> None:
         raise ValueError(
             f"set_num_threads: n must be between 1 and {hi} (NUMBA_NUM_THREADS), got {n}"
         )
-    STATE.nt = int(n)
-
-
-def supports(dtype: object, op: str | None = None) -> bool:
-    """Whether the fast kernels handle ``dtype``: float32/float64 for every kernel, and the
-    integer types int8..int64/uint8..uint64 too for ``op`` ``"clip"`` (float16: no)."""
-    if not isinstance(dtype, np.dtype):
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            return False
-    if op in _CLIP_OPS:
-        return dtype in CLIP_DTYPES
-    return dtype in FLOAT_DTYPES
+    STATE.threads = int(n)
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -170,7 +148,7 @@ def _load_now() -> ModuleType | bool:
     try:
         from caffe2ops.kernels import cpu
 
-        cpu._load()
+        cpu.load()
         # Numba's one-time set-up (LLVM target, thread pool) happens at the first dispatch of a
         # compiled kernel: do it here, with the float32 Clip kernels from the disk cache.
         cpu.preload(["clip"], dtypes=(np.float32,))
@@ -207,7 +185,8 @@ def loaded_module() -> ModuleType | None:
     if mod is not None:
         return mod or None
     cpu = sys.modules.get("caffe2ops.kernels.cpu")
-    if cpu is not None and getattr(cpu, "_K", None) is not None:
+    loaded = getattr(cpu, "loaded", None)  # None while another thread imports it
+    if loaded is not None and loaded():
         _LOADER["module"] = cpu  # loaded directly (cpu.preload), not through load()
         return cpu
     if _LOADER["thread"] is None:

@@ -29,18 +29,6 @@ def is_gradient_slice(grad) -> bool:
     return hasattr(grad, "indices") and hasattr(grad, "values")
 
 
-def next_scoped_blob(net, prefix: str) -> core.BlobReference:
-    """Caffe2's ``net.NextScopedBlob(prefix)``: ``ScopedName(prefix)`` if the net does not
-    define it yet, else ``<that>_auto_<k>`` for the first free ``k``.
-
-    >>> net = core.Net("next_scoped_blob_example")
-    >>> _ = net.Cos(["x"], ["x_norm"])
-    >>> str(next_scoped_blob(net, "x_norm")), str(next_scoped_blob(net, "y"))
-    ('x_norm_auto_0', 'y')
-    """
-    return net.NextScopedBlob(prefix=prefix)
-
-
 def get_param_device(param_name, grad, param_to_device=None, default_device=None):
     """Caffe2's ``optimizer.get_param_device``: the device of ``param_name``, else of its
     gradient (values, then indices, for a sparse one), else ``default_device``."""
@@ -161,18 +149,18 @@ class GradientClipping(NetModifier):
     def _clip_by_norm(self, net, param, grad) -> None:
         p = 2 if self.clip_norm_type == self.L2_NORM else 1
         grad_norm = net.LpNorm(
-            [grad], next_scoped_blob(net, f"{grad}_l{p}_norm"), p=p,
+            [grad], net.NextScopedBlob(prefix=f"{grad}_l{p}_norm"), p=p,
         )
         if p == 2:
             grad_norm = net.Pow([grad_norm], exponent=0.5)
         op_inputs = [grad, grad_norm]
         if self.use_parameter_norm:
             param_norm = net.LpNorm(
-                [param], next_scoped_blob(net, f"{param}_l{p}_norm"), p=p,
+                [param], net.NextScopedBlob(prefix=f"{param}_l{p}_norm"), p=p,
             )
             if p == 2:
                 param_norm = net.Pow([param_norm], exponent=0.5)
             op_inputs.append(param_norm)
             if self.compute_norm_ratio:
-                net.Div([grad_norm, param_norm], [next_scoped_blob(net, f"{param}_norm_ratio")])
+                net.Div([grad_norm, param_norm], [net.NextScopedBlob(prefix=f"{param}_norm_ratio")])
         net.ClipTensorByScaling(op_inputs, [grad], threshold=self.clip_threshold)

@@ -1,7 +1,13 @@
-"""Choose the kernel: the fused Numba one where it applies, else the NumPy reference.
+"""Choose the kernel: by array kind (NumPy -> CPU, a GPU array -> CUDA), then the fused Numba one
+where it applies, else the NumPy reference.
 
-Fast kernels take C-contiguous float32/float64 arrays (integers too for Clip); anything else, and
-everything inside ``reference_kernels()`` (per thread), runs the reference kernel. Both give the
+Each ``ops/<family>.py`` names its CPU kernel module in one line, ``KERNELS = CpuKernels("clip")``
+(``caffe2ops/kernels/cpu/clip.py``), and asks it for an entry point with the arrays it would
+read and write: ``KERNELS.get("clip", x, y)`` is that module's ``clip`` when every array is
+C-contiguous with a dtype the module lists for it (``DTYPES``; float32/float64 by default), else
+None. An unknown entry point name raises AttributeError (a typo cannot silently fall back).
+Anything else, and everything inside ``reference_kernels()`` (per thread), runs the reference
+kernel. Both give the
 same bits (Cos/Sin within the contract's tolerance), which the table-driven tests check.
 
 Numba costs ~0.3 s to import, so the first call that could use a fast kernel starts loading it on
@@ -19,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from caffe2ops import kernels
+from caffe2ops.proto import caffe2_pb2
+from caffe2ops.runtime.schema import register_device_runner
 
 
 class _Reference(threading.local):
@@ -28,22 +36,34 @@ class _Reference(threading.local):
 _reference = _Reference()
 
 
-def load_kernels() -> bool:
-    """Deprecated name of :func:`caffe2ops.kernels.load`."""
-    return kernels.load()
+_FLOATS = frozenset(np.dtype(t) for t in (np.float32, np.float64))
 
 
-def fast(name: str, *arrays: np.ndarray) -> Callable | None:
-    """The fast kernel ``name`` if it exists and suits ``arrays``, else None."""
-    if _reference.on:
-        return None
-    mod = kernels.loaded_module()
-    if mod is None:
-        return None
-    for a in arrays:
-        if not a.flags.c_contiguous or not mod.supports(a.dtype, name):
+class CpuKernels:
+    """The CPU kernel module of one operator family (``caffe2ops.kernels.cpu.<family>``)."""
+
+    __slots__ = ("family", "_module")
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self._module: Any = None
+
+    def get(self, name: str, *arrays: np.ndarray) -> Callable | None:
+        """Entry point ``name`` if the kernels have loaded and suit ``arrays``, else None."""
+        if _reference.on:
             return None
-    return getattr(mod, name, None)
+        mod = self._module
+        if mod is None:
+            package = kernels.loaded_module()
+            if package is None:
+                return None
+            mod = self._module = package.family(self.family)
+        fn = getattr(mod, name)
+        dtypes = getattr(mod, "DTYPES", {}).get(name, _FLOATS)
+        for a in arrays:
+            if not a.flags.c_contiguous or a.dtype not in dtypes:
+                return None
+        return fn
 
 
 @contextlib.contextmanager
@@ -58,7 +78,19 @@ def reference_kernels() -> Iterator[None]:
         _reference.on = old
 
 
-# -- by array kind: NumPy -> the CPU function, GPU arrays -> the operator's CUDA runner ------
+# -- by device: a net's CUDA operators, and by array kind: GPU arrays in a functional call -----
+
+
+def run_on_cuda(op: Any, inputs: list, outs: list) -> list:
+    """Run ``op`` (an Operator with a CUDA device option) with its CUDA runner, on its device."""
+    from caffe2ops.kernels import cuda
+    from caffe2ops.runtime.device import on_device
+
+    with on_device(op.type, op.definition.device_option.device_id):
+        return cuda.load().run(op, inputs, outs)
+
+
+register_device_runner(caffe2_pb2.CUDA, run_on_cuda)
 
 def _is_device_array(x: Any) -> bool:
     from caffe2ops.runtime.device import is_device_array

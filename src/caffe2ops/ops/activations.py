@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import Arg, OpSchema, register
+
+KERNELS = CpuKernels("activations")  # caffe2ops/kernels/cpu/activations.py
 
 F32 = np.dtype(np.float32)
 _f = np.float32
@@ -141,7 +143,7 @@ def tanh_gradient_reference(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> n
         return np.multiply(dy, one_minus, out=out)
 
 
-# The fused kernels (kernels/cpu.py) give the reference kernels' bits; Sigmoid and Tanh have
+# The fused kernels (kernels/cpu/activations.py) give the reference kernels' bits; Sigmoid and Tanh have
 # them for float32 only (float64 keeps NumPy's exp/tanh).
 _FLOAT32_ONLY = frozenset({"sigmoid", "tanh"})
 
@@ -149,7 +151,7 @@ _FLOAT32_ONLY = frozenset({"sigmoid", "tanh"})
 def _kernel(name: str, reference, *arrays: np.ndarray):
     if name in _FLOAT32_ONLY and arrays[0].dtype != F32:
         return reference
-    return fast(name, *arrays) or reference
+    return KERNELS.get(name, *arrays) or reference
 
 
 def _forward(op: str, name: str, reference, x: Any, out: Any):
@@ -252,13 +254,13 @@ def _register(op_type: str, forward, backward, names: tuple[str, str]) -> None:
 
     register(OpSchema(
         type=op_type, kernel=run, inputs=(names[0],), outputs=(names[1],), args=BREW_ARGS,
-        allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=maker, elementwise=True,
+        allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=maker,
         doc=(forward.__doc__ or "").split("\n\n")[0].strip(),
     ))
     register(OpSchema(
         type=grad_type, kernel=run_gradient, num_inputs=(2, 2), inputs=("Y", "dY"),
         outputs=("dX",), args=BREW_ARGS, allow_inplace={(1, 0)}, infer=c.same_as_input(0),
-        elementwise=True, doc=(backward.__doc__ or "").split("\n\n")[0].strip(),
+        doc=(backward.__doc__ or "").split("\n\n")[0].strip(),
     ))
 
 

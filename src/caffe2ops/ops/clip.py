@@ -15,8 +15,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
+
+KERNELS = CpuKernels("clip")  # caffe2ops/kernels/cpu/clip.py
 
 
 def bounds(op: str, dtype: np.dtype, min: Any, max: Any) -> tuple[Any, Any]:
@@ -75,7 +77,7 @@ def clip(x: Any, min: float | None = None, max: float | None = None, *, out: Any
     lo, hi = bounds("Clip", x.dtype, min, max)
     y = c.output("Clip", out, x.shape, x.dtype)
     x = c.unaliased(x, y)
-    kernel = fast("clip", x, y) or clip_reference
+    kernel = KERNELS.get("clip", x, y) or clip_reference
     return kernel(x, lo, hi, y)
 
 
@@ -104,7 +106,7 @@ def clip_gradient(
     lo, hi = bounds("ClipGradient", y.dtype, min, max)
     dx = c.output("ClipGradient", out, y.shape, y.dtype)
     y, dy = c.unaliased(y, dx), c.unaliased(dy, dx)
-    kernel = fast("clip_gradient", y, dy, dx) or clip_gradient_reference
+    kernel = KERNELS.get("clip_gradient", y, dy, dx) or clip_gradient_reference
     return kernel(y, dy, lo, hi, dx)
 
 
@@ -135,11 +137,11 @@ _BOUNDS = (
 register(OpSchema(
     type="Clip", kernel=_run_clip, inputs=("X",), outputs=("Y",), args=_BOUNDS,
     allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=_clip_gradient_maker,
-    elementwise=True, doc=__doc__.split("\n\n")[1],
+    doc=__doc__.split("\n\n")[1],
 ))
 register(OpSchema(
     type="ClipGradient", kernel=_run_clip_gradient, num_inputs=(2, 2), inputs=("Y", "dY"),
     outputs=("dX",), args=_BOUNDS, allow_inplace={(1, 0)}, infer=c.same_as_input(0),
-    elementwise=True, doc="dX = dY where min < Y < max (strict), else dY*0.",
+    doc="dX = dY where min < Y < max (strict), else dY*0.",
     gradient=GRADIENT_NOT_REGISTERED,
 ))

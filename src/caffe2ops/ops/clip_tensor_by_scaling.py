@@ -128,5 +128,5 @@ register(OpSchema(
     outputs=("clipped",),
     args=(Arg("threshold", "float", 0.0, "threshold (> 0) that val is compared with"),),
     allow_inplace={(0, 0)}, infer=c.same_as_input(0), check_args=_check_args,
-    gradient=SHOULD_NOT_DO_GRADIENT, elementwise=True, doc=__doc__.split("\n\n")[1],
+    gradient=SHOULD_NOT_DO_GRADIENT, doc=__doc__.split("\n\n")[1],
 ))

@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, OpSchema, register
+
+KERNELS = CpuKernels("cos")  # caffe2ops/kernels/cpu/cos.py
 
 
 def cos_reference(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -47,7 +49,7 @@ def cos(x: Any, *, out: Any = None):
     x = c.float_input("Cos", "input X", x)
     y = c.output("Cos", out, x.shape, x.dtype)
     x = c.unaliased(x, y)
-    kernel = fast("cos", x, y) or cos_reference
+    kernel = KERNELS.get("cos", x, y) or cos_reference
     return kernel(x, y)
 
 
@@ -64,7 +66,7 @@ def cos_gradient(x: Any, dy: Any, *, out: Any = None):
     c.same_shape("CosGradient", "input dY", dy, "X", x)
     dx = c.output("CosGradient", out, x.shape, x.dtype)
     x, dy = c.unaliased(x, dx), c.unaliased(dy, dx)
-    kernel = fast("cos_gradient", x, dy, dx) or cos_gradient_reference
+    kernel = KERNELS.get("cos_gradient", x, dy, dx) or cos_gradient_reference
     return kernel(x, dy, dx)
 
 
@@ -84,11 +86,11 @@ def _gradient_maker(ctx):
 
 register(OpSchema(
     type="Cos", kernel=_run, inputs=("X",), outputs=("Y",), infer=c.same_as_input(0),
-    gradient=_gradient_maker, elementwise=True, doc=__doc__.split("\n\n")[1],
+    gradient=_gradient_maker, doc=__doc__.split("\n\n")[1],
 ))
 register(OpSchema(
     type="CosGradient", kernel=_run_gradient, num_inputs=(2, 2), inputs=("X", "dY"),
-    outputs=("dX",), infer=c.same_as_input(0), elementwise=True,
+    outputs=("dX",), infer=c.same_as_input(0),
     doc="dX = (-dY) * sin(X).",
     gradient=GRADIENT_NOT_REGISTERED,
 ))

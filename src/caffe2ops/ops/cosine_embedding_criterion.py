@@ -14,8 +14,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
+
+KERNELS = CpuKernels("cosine_embedding_criterion")  # kernels/cpu/cosine_embedding_criterion.py
 
 OP, GRAD = "CosineEmbeddingCriterion", "CosineEmbeddingCriterionGradient"
 
@@ -60,7 +62,7 @@ def cosine_embedding_criterion(s: Any, label: Any, margin: float = 0.0, *, out: 
     label = _label(OP, s, label)
     m = _margin(OP, s.dtype, margin)
     loss = c.output(OP, out, s.shape, s.dtype, no_alias=(s, label))
-    kernel = fast("cosine_embedding_criterion", s, loss)
+    kernel = KERNELS.get("cosine_embedding_criterion", s, loss)
     if kernel is not None and label.flags.c_contiguous:
         return kernel(s, label, m, loss)
     return criterion_reference(s, label, m, loss)
@@ -88,7 +90,7 @@ def cosine_embedding_criterion_gradient(
     dloss = dloss.reshape(s.shape)
     m = _margin(GRAD, s.dtype, margin)
     ds = c.output(GRAD, out, s.shape, s.dtype, no_alias=(s, label, dloss))
-    kernel = fast("cosine_embedding_criterion_gradient", s, dloss, ds)
+    kernel = KERNELS.get("cosine_embedding_criterion_gradient", s, dloss, ds)
     if kernel is not None and label.flags.c_contiguous:
         return kernel(s, label, dloss, m, ds)
     return criterion_gradient_reference(s, label, dloss, m, ds)

@@ -15,8 +15,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, OpSchema, register
+
+KERNELS = CpuKernels("cosine_similarity")  # caffe2ops/kernels/cpu/cosine_similarity.py
 
 OP, GRAD = "CosineSimilarity", "CosineSimilarityGradient"
 
@@ -84,7 +86,7 @@ def cosine_similarity(x: Any, y: Any, *, out: Any = None):
     x, y, n, d = _inputs(OP, x, y)
     z = c.output(OP, out, (n,), x.dtype, no_alias=(x, y))
     X, Y = x.reshape(n, d), y.reshape(n, d)
-    kernel = fast("cosine_similarity", X, Y, z)
+    kernel = KERNELS.get("cosine_similarity", X, Y, z)
     return (kernel or similarity_reference)(X, Y, z)
 
 
@@ -115,7 +117,7 @@ def cosine_similarity_gradient(x: Any, y: Any, dz: Any, *, out: Any = None):
         raise OperatorValueError(f"{GRAD}: out arrays must be C-contiguous")
     X, Y = x.reshape(n, d), y.reshape(n, d)
     dX, dY = dx.reshape(n, d), dy.reshape(n, d)
-    kernel = fast("cosine_similarity_gradient", X, Y, dz, dX, dY)
+    kernel = KERNELS.get("cosine_similarity_gradient", X, Y, dz, dX, dY)
     (kernel or similarity_gradient_reference)(X, Y, dz, dX, dY)
     return dx, dy
 

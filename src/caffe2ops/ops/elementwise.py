@@ -309,7 +309,7 @@ for _op in (ADD, SUB, MUL):
 register(OpSchema(
     type="Scale", kernel=_run_scale, inputs=("X",), outputs=("Y",),
     args=(Arg("scale", "float", 1.0, "the factor"),), allow_inplace={(0, 0)},
-    infer=c.same_as_input(0), gradient=_scale_gradient, elementwise=True,
+    infer=c.same_as_input(0), gradient=_scale_gradient,
     doc="Y = X * scale.",
 ))
 register(OpSchema(
@@ -319,7 +319,7 @@ register(OpSchema(
 ))
 register(OpSchema(
     type="Log", kernel=_run_log, inputs=("X",), outputs=("Y",), allow_inplace={(0, 0)},
-    infer=c.same_as_input(0), gradient=_log_gradient, elementwise=True,
+    infer=c.same_as_input(0), gradient=_log_gradient,
     doc="Y = ln(X).",
 ))
 register(OpSchema(

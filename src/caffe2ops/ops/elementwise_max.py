@@ -123,10 +123,10 @@ def _infer_gradient(inputs, args):
 register(OpSchema(
     type=OP, kernel=_run, num_inputs=(1, 1 << 30), inputs=("X",), outputs=("M",),
     allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=_gradient_maker,
-    elementwise=True, doc="Element-wise max of inputs of one shape: m = m < x ? x : m.",
+    doc="Element-wise max of inputs of one shape: m = m < x ? x : m.",
 ))
 register(OpSchema(
     type=GRAD, kernel=_run_gradient, num_inputs=(3, 1 << 30), num_outputs=(1, 1 << 30),
-    inputs=("M", "dM", "X"), outputs=("dX",), infer=_infer_gradient, elementwise=True,
+    inputs=("M", "dM", "X"), outputs=("dX",), infer=_infer_gradient,
     doc="dX_i = dM·(X_i == M) for every forward input.",
 ))

@@ -15,8 +15,7 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
-from caffe2ops.ops.clip import _BOUNDS, bounds, clip_reference
+from caffe2ops.ops.clip import _BOUNDS, KERNELS, bounds, clip_reference
 from caffe2ops.runtime.schema import SHOULD_NOT_DO_GRADIENT, OpSchema, register
 
 OP = "EnsureClipped"
@@ -83,7 +82,7 @@ def ensure_clipped(
         lo, hi = bounds(OP, x.dtype, min, max)
         y = c.output(OP, out, x.shape, x.dtype)
         x = c.unaliased(x, y)
-        kernel = fast("clip", x, y) or clip_reference
+        kernel = KERNELS.get("clip", x, y) or clip_reference
         return kernel(x, lo, hi, y)
     if not isinstance(param, np.ndarray):
         raise OperatorValueError(f"{OP}: param must be a NumPy array (it is updated in place)")

@@ -34,8 +34,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import NO_GRADIENT, SHOULD_NOT_DO_GRADIENT, Arg, OpSchema, register
+
+KERNELS = CpuKernels("optimizers")  # caffe2ops/kernels/cpu/optimizers.py
 
 WSUM = "WeightedSum"
 WSUM_GRAD = "WeightedSumGradient"
@@ -318,7 +320,7 @@ def _sparse_adagrad(op: str, param, moment, indices, grad, lr, epsilon, rowwise:
     # the gradient values are read as they are.
     g2d = np.ascontiguousarray(grad).reshape(idx.size, d)
     name = "rowwise_sparse_adagrad" if rowwise else "sparse_adagrad"
-    kernel = fast(name, table, hist, g2d)
+    kernel = KERNELS.get(name, table, hist, g2d)
     if kernel is not None:
         kernel(table, hist, idx, g2d, lr, eps)
     else:
@@ -466,7 +468,7 @@ def sparse_adam(param: np.ndarray, moment_1: np.ndarray, moment_2: np.ndarray, i
                                  / float(np.sqrt(v) + eps))
             return param, m1, m2
         lr_corr = lr * dt(corr64)
-        kernel = fast("sparse_adam", table, t1, t2, g2d)
+        kernel = KERNELS.get("sparse_adam", table, t1, t2, g2d)
         if kernel is not None:
             kernel(table, t1, t2, idx, g2d, lr_corr, b1, b2, eps)
             return param, m1, m2

@@ -21,8 +21,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import NO_GRADIENT, Arg, OpSchema, register
+
+KERNELS = CpuKernels("sparse_lengths")  # caffe2ops/kernels/cpu/sparse_lengths.py
 
 SUM = "SparseLengthsSum"
 WSUM = "SparseLengthsWeightedSum"
@@ -160,7 +162,7 @@ def _forward(op: str, data: Any, weights: Any, indices: Any, lengths: Any, mean:
     data2d = data.reshape(rows, d) if data.flags.c_contiguous else data
     if data2d.ndim == 2 and out.flags.c_contiguous:
         name = "sparse_lengths_sum" if w is None else "sparse_lengths_weighted_sum"
-        kernel = fast(name, data2d, out)
+        kernel = KERNELS.get(name, data2d, out)
         if kernel is not None:
             out2d = out.reshape(shape[0], d)
             if w is None:
@@ -244,7 +246,7 @@ def _gradient(op: str, dy: Any, lengths: Any, indices: Any, weights: Any, mean: 
     dy2d = dy.reshape(n, d)
     shape = (idx.size, *dy.shape[1:])
     values = None
-    kernel = fast("sparse_lengths_gradient", dy2d) if dy.flags.c_contiguous else None
+    kernel = KERNELS.get("sparse_lengths_gradient", dy2d) if dy.flags.c_contiguous else None
     if kernel is not None:
         values = c.reusable(reuse, shape, dy.dtype)  # an output blob of the right size
         values = np.empty((idx.size, d), dy.dtype) if values is None else values.reshape(

@@ -16,8 +16,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import SHOULD_NOT_DO_GRADIENT, Arg, OpSchema, register
+
+KERNELS = CpuKernels("sparse_normalize")  # caffe2ops/kernels/cpu/sparse_normalize.py
 
 OP = "SparseNormalize"
 EPS = 1e-12
@@ -96,7 +98,7 @@ def _sparse_normalize(op: str, param: Any, indices: Any, norm: Any, use_max_norm
     flat = c.row_indices(op, indices, param.shape[0])
     if flat.size == 0:
         return param
-    kernel = fast("sparse_normalize", param)
+    kernel = KERNELS.get("sparse_normalize", param)
     if kernel is not None and param.ndim >= 1:
         n, d = c.rows_view(param)
         kernel(param.reshape(n, d), np.ascontiguousarray(flat), param.dtype.type(norm),

@@ -15,8 +15,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
-from caffe2ops.ops._dispatch import fast
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
+
+KERNELS = CpuKernels("thresholded_relu")  # caffe2ops/kernels/cpu/thresholded_relu.py
 
 
 def _alpha(op: str, dtype: np.dtype, alpha: Any):
@@ -58,7 +60,7 @@ def thresholded_relu(x: Any, alpha: float = 1.0, *, out: Any = None):
     a = _alpha("ThresholdedRelu", x.dtype, alpha)
     y = c.output("ThresholdedRelu", out, x.shape, x.dtype)
     x = c.unaliased(x, y)
-    kernel = fast("thresholded_relu", x, y) or thresholded_relu_reference
+    kernel = KERNELS.get("thresholded_relu", x, y) or thresholded_relu_reference
     return kernel(x, a, y)
 
 
@@ -96,9 +98,9 @@ def thresholded_relu_gradient(
     if x is not None:
         x = c.unaliased(x, dx)
     if x is None:
-        kernel = fast("thresholded_relu_gradient", y, dy, dx)
+        kernel = KERNELS.get("thresholded_relu_gradient", y, dy, dx)
         return (kernel or thresholded_relu_gradient_reference)(y, dy, dx)
-    kernel = fast("thresholded_relu_gradient_from_x", x, dy, dx)
+    kernel = KERNELS.get("thresholded_relu_gradient_from_x", x, dy, dx)
     return (kernel or thresholded_relu_gradient_from_x_reference)(x, dy, a, dx)
 
 
@@ -130,12 +132,12 @@ _ALPHA = (Arg("alpha", "float", 1.0, "threshold; y = x where x > alpha, else 0")
 register(OpSchema(
     type="ThresholdedRelu", kernel=_run, inputs=("X",), outputs=("Y",), args=_ALPHA,
     allow_inplace={(0, 0)}, infer=c.same_as_input(0), gradient=_gradient_maker,
-    elementwise=True, doc=__doc__.split("\n\n")[1],
+    doc=__doc__.split("\n\n")[1],
 ))
 register(OpSchema(
     type="ThresholdedReluGradient", kernel=_run_gradient, num_inputs=(2, 3),
     inputs=("Y", "dY", "X"), outputs=("dX",), args=_ALPHA, allow_inplace={(1, 0)},
-    infer=c.same_as_input(0), elementwise=True,
+    infer=c.same_as_input(0),
     doc="dX = dY where Y > 0 (or, given X, where X > alpha), else +0.",
     gradient=GRADIENT_NOT_REGISTERED,
 ))

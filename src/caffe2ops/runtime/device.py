@@ -84,10 +84,3 @@ def to_host(x: Any) -> Any:
     return x.copy_to_host()
 
 
-def run_cuda(op, inputs, outs) -> list[Any]:
-    """Run ``op`` (an Operator with a CUDA device option) with its CUDA runner."""
-    device_id = op.definition.device_option.device_id
-    with on_device(op.type, device_id):
-        from caffe2ops.kernels import cuda
-
-        return cuda.load().run(op, inputs, outs)

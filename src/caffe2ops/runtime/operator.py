@@ -12,7 +12,7 @@ from typing import Any
 
 from caffe2ops.errors import BlobNotFoundError, OperatorError, SchemaError
 from caffe2ops.runtime.args import check_unknown, parse_args
-from caffe2ops.runtime.schema import get_schema
+from caffe2ops.runtime.schema import device_runner, get_schema
 
 CPU, CUDA = 0, 1
 
@@ -76,12 +76,8 @@ class Operator:
             raise BlobNotFoundError(
                 f"{self.type}: input blob '{missing[0]}' does not exist in the workspace"
             ) from None
-        if self.device == CUDA:
-            from caffe2ops.runtime.device import run_cuda
-
-            results = run_cuda(self, inputs, [blobs.get(n) for n in self.outputs])
-        else:
-            results = self.kernel(self, inputs, [blobs.get(n) for n in self.outputs])
+        run = self.kernel if self.device == CPU else device_runner(self.device)
+        results = run(self, inputs, [blobs.get(n) for n in self.outputs])
         for name, value in zip(self.outputs, results, strict=True):
             blobs[name] = value
 

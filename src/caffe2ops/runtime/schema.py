@@ -78,7 +78,6 @@ class OpSchema:
     check_args: Callable[[str, dict], None] | None = None
     gradient: Any = NO_GRADIENT
     doc: str = ""
-    elementwise: bool = False
     arg_map: dict[str, Arg] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,17 +90,20 @@ class OpSchema:
     def output_name(self, j: int) -> str:
         return self.outputs[j] if j < len(self.outputs) else f"output {j}"
 
-    def summary(self) -> str:
-        """One paragraph: signature and doc, as Caffe2's schema doc printed."""
-        lo, hi = self.num_inputs
-        args = ", ".join(f"{a.name}: {a.kind} = {a.default!r}" for a in self.args)
-        return (
-            f"{self.type}({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}); "
-            f"inputs {lo}..{hi}; args [{args}]\n{self.doc}"
-        )
-
 
 _REGISTRY: dict[str, OpSchema] = {}
+_DEVICE_RUNNERS: dict[int, Callable] = {}
+
+
+def register_device_runner(device_type: int, runner: Callable) -> None:
+    """``runner(op, inputs, outs)`` runs every operator whose device option is ``device_type``
+    (CPU operators run their schema's kernel). ``caffe2ops.ops._dispatch`` registers CUDA's."""
+    _DEVICE_RUNNERS[device_type] = runner
+
+
+def device_runner(device_type: int) -> Callable:
+    """The runner registered for ``device_type`` (KeyError if none)."""
+    return _DEVICE_RUNNERS[device_type]
 
 
 def register(schema: OpSchema, *aliases: str) -> OpSchema:
@@ -113,16 +115,9 @@ def register(schema: OpSchema, *aliases: str) -> OpSchema:
     return schema
 
 
-def _ensure_loaded() -> None:
-    import caffe2ops.ops  # noqa: F401  (registers every family)
-
-
 def get_schema(op_type: str) -> OpSchema:
     """The schema of ``op_type``; an unknown type raises naming it and the closest names."""
     schema = _REGISTRY.get(op_type)
-    if schema is None:
-        _ensure_loaded()
-        schema = _REGISTRY.get(op_type)
     if schema is None:
         close = difflib.get_close_matches(op_type, list(_REGISTRY), n=5, cutoff=0.5)
         hint = f"; closest registered: {', '.join(close)}" if close else ""
@@ -131,11 +126,9 @@ def get_schema(op_type: str) -> OpSchema:
 
 
 def has_schema(op_type: str) -> bool:
-    _ensure_loaded()
     return op_type in _REGISTRY
 
 
 def registered_types() -> list[str]:
     """Every registered operator type (aliases included), sorted."""
-    _ensure_loaded()
     return sorted(_REGISTRY)

@@ -1,0 +1,167 @@
+"""SparseAdagrad, RowWiseSparseAdagrad and SparseAdam on the CPU (in place).
+
+Preconditions as in :mod:`caffe2ops.kernels.cpu.sparse_lengths`. Duplicate indices: a serial
+pass links each occurrence to the next occurrence of the same row (``_chains``); the parallel
+loop then walks each row's chain in index order, which gives the serial (Caffe2) result bit for
+bit, whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from caffe2ops.kernels.cpu._stream import cast_like, launch
+from caffe2ops.kernels.cpu.sparse_lengths import PAR_MIN_SPARSE, PREFETCH, prefetch_row
+
+
+def _run(parallel, args: tuple, work: int) -> None:
+    launch(None, parallel, args, work, minimum=PAR_MIN_SPARSE, chunks_per_thread=1)
+
+
+def sparse_adagrad(param: np.ndarray, moment: np.ndarray, idx: np.ndarray, grad: np.ndarray,
+                   lr: object, eps: object) -> np.ndarray:
+    """In place, per occurrence in index order: ``h += g*g; w += (lr*g) / (sqrt(h) + eps)``."""
+    t = param.dtype.type
+    _run(sparse_adagrad_p, (param, moment, idx, grad, t(lr), t(eps)), grad.size)
+    return param
+
+
+def rowwise_sparse_adagrad(param: np.ndarray, moment: np.ndarray, idx: np.ndarray,
+                           grad: np.ndarray, lr: object, eps: object) -> np.ndarray:
+    """In place, per occurrence: ``h[r] += (sum g*g, in order) / D;
+    w += g * (lr / (sqrt(h[r]) + eps))``. ``moment`` is 1-D (one value per row)."""
+    t = param.dtype.type
+    _run(rowwise_sparse_adagrad_p, (param, moment, idx, grad, t(lr), t(eps), t(0)), grad.size)
+    return param
+
+
+def sparse_adam(param: np.ndarray, m1: np.ndarray, m2: np.ndarray, idx: np.ndarray,
+                grad: np.ndarray, lr_corr: object, beta1: object, beta2: object,
+                eps: object) -> np.ndarray:
+    """In place, per occurrence: ``m = m*b1 + g*(1-b1); v = v*b2 + g*g*(1-b2);
+    w = w + lr_corr*m / (sqrt(v) + eps)`` (all in the dtype)."""
+    t = param.dtype.type
+    b1, b2 = t(beta1), t(beta2)
+    _run(sparse_adam_p, (param, m1, m2, idx, grad, t(lr_corr), b1, b2, t(1) - b1, t(1) - b2,
+                         t(eps)), grad.size)
+    return param
+
+
+@njit(cache=True)
+def _chains(idx, rows):
+    """``(heads, nxt)``: the first occurrence of every distinct row, in index order, and for
+    each occurrence the next occurrence of the same row (-1 at the end)."""
+    k = idx.size
+    last = np.empty(rows, np.int64)
+    for i in range(k):
+        last[idx[i]] = -1
+    nxt = np.empty(k, np.int64)
+    heads = np.empty(k, np.int64)
+    nh = 0
+    for i in range(k):
+        r = idx[i]
+        p = last[r]
+        if p < 0:
+            heads[nh] = i
+            nh += 1
+        else:
+            nxt[p] = i
+        last[r] = i
+        nxt[i] = -1
+    return heads[:nh], nxt
+
+@njit(cache=True)
+def _adagrad_row(w, h, g, lr, eps):
+    for j in range(w.size):
+        gj = g[j]
+        hj = h[j] + gj * gj
+        h[j] = hj
+        w[j] = w[j] + (lr * gj) / (np.sqrt(hj) + eps)
+
+@njit(parallel=True, cache=True)
+def sparse_adagrad_p(param, moment, idx, grad, lr, eps, chunks):
+    """Per occurrence k (in order for each row r = idx[k]): ``h = h + g*g``;
+    ``w = w + (lr*g) / (sqrt(h) + eps)``."""
+    heads, nxt = _chains(idx, param.shape[0])
+    n = heads.size
+    ch = (n + chunks - 1) // chunks
+    for c in prange(chunks):
+        hi = min(n, c * ch + ch)
+        for t in range(min(n, c * ch), hi):
+            if t + PREFETCH < hi:
+                prefetch_row(param, idx[heads[t + PREFETCH]])
+                prefetch_row(moment, idx[heads[t + PREFETCH]])
+            k = heads[t]
+            r = idx[k]
+            w = param[r]
+            h = moment[r]
+            while k >= 0:
+                _adagrad_row(w, h, grad[k], lr, eps)
+                k = nxt[k]
+    return param
+
+@njit(cache=True)
+def _rowwise_row(w, g, h0, lr, eps, zero):
+    d = w.size
+    hs = zero
+    for j in range(d):  # sequential, as Caffe2 (its loop is not vectorised)
+        hs += g[j] * g[j]
+    hi = h0 + hs / cast_like(d, hs)
+    if d == 1:  # Caffe2's scalar path
+        w[0] = w[0] + (lr * g[0]) / (np.sqrt(hi) + eps)
+        return hi
+    step = lr / (np.sqrt(hi) + eps)
+    for j in range(d):
+        w[j] = w[j] + g[j] * step
+    return hi
+
+@njit(parallel=True, cache=True)
+def rowwise_sparse_adagrad_p(param, moment, idx, grad, lr, eps, zero, chunks):
+    """Per occurrence: ``h[r] += mean(g*g)`` (float sum in order); ``w += g * (lr /
+    (sqrt(h[r]) + eps))``."""
+    heads, nxt = _chains(idx, param.shape[0])
+    n = heads.size
+    ch = (n + chunks - 1) // chunks
+    for c in prange(chunks):
+        hi = min(n, c * ch + ch)
+        for t in range(min(n, c * ch), hi):
+            if t + PREFETCH < hi:
+                prefetch_row(param, idx[heads[t + PREFETCH]])
+            k = heads[t]
+            r = idx[k]
+            w = param[r]
+            while k >= 0:
+                moment[r] = _rowwise_row(w, grad[k], moment[r], lr, eps, zero)
+                k = nxt[k]
+    return param
+
+@njit(cache=True)
+def _adam_row(w, m, v, g, lr_corr, b1, b2, c1, c2, eps):
+    for j in range(w.size):
+        gj = g[j]
+        mj = m[j] * b1 + gj * c1
+        vj = v[j] * b2 + gj * gj * c2
+        m[j] = mj
+        v[j] = vj
+        w[j] = w[j] + lr_corr * mj / (np.sqrt(vj) + eps)
+
+@njit(parallel=True, cache=True)
+def sparse_adam_p(param, m1, m2, idx, grad, lr_corr, b1, b2, c1, c2, eps, chunks):
+    """Caffe2's SparseAdam per occurrence, rows' occurrences in order."""
+    heads, nxt = _chains(idx, param.shape[0])
+    n = heads.size
+    ch = (n + chunks - 1) // chunks
+    for c in prange(chunks):
+        hi = min(n, c * ch + ch)
+        for t in range(min(n, c * ch), hi):
+            if t + PREFETCH < hi:
+                prefetch_row(param, idx[heads[t + PREFETCH]])
+                prefetch_row(m1, idx[heads[t + PREFETCH]])
+                prefetch_row(m2, idx[heads[t + PREFETCH]])
+            k = heads[t]
+            r = idx[k]
+            while k >= 0:
+                _adam_row(param[r], m1[r], m2[r], grad[k], lr_corr, b1, b2, c1, c2, eps)
+                k = nxt[k]
+    return param

@@ -318,6 +318,23 @@ def bench_overhead(repeat: int) -> list[dict]:
     return rows
 
 
+def run_caffe2_bench(threads: int) -> Any:
+    """bench_caffe2.py in a process of its own: the seed operators in a created net, ours vs
+    real Caffe2 1.5.0 (skipped with a note when ``.venv-caffe2`` is missing)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        proc = subprocess.run([sys.executable, str(HERE / "bench_caffe2.py"), "--threads",
+                               str(threads), "--json", f.name], capture_output=True, text=True)
+        print("\n" + proc.stdout.strip())
+        if proc.returncode:
+            print(proc.stderr[-2000:], file=sys.stderr)
+            return {"error": f"bench_caffe2.py exited {proc.returncode}"}
+        text = Path(f.name).read_text()
+    return json.loads(text) if text.strip() else None
+
+
 def run_clipping_bench(threads: list[int], quick: bool) -> Any:
     path = HERE / "bench_clipping.py"
     if not path.exists():
@@ -443,6 +460,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-compile", action="store_true", help="skip the first-call measurement")
     ap.add_argument("--no-clipping", action="store_true", help="skip bench_clipping.py")
     ap.add_argument("--no-dask", action="store_true", help="skip bench_dask.py")
+    ap.add_argument("--no-caffe2", action="store_true",
+                    help="skip bench_caffe2.py (the real-Caffe2 column; needs .venv-caffe2)")
     ap.add_argument("--json", default=str(HERE / "results.json"), help="output file")
     args = ap.parse_args(argv)
     repeat = max(7, args.repeat)
@@ -488,6 +507,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\nbench_clipping failed: {exc!r}", file=sys.stderr)
         if clip_res is not None:
             res["clipping"] = clip_res
+    if not args.no_caffe2 and not args.quick:
+        res["caffe2"] = run_caffe2_bench(max(threads))
     if not args.no_dask and importlib.util.find_spec("distributed") is not None:
         try:
             res["dask"] = run_dask_bench(args.quick)

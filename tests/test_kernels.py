@@ -452,7 +452,7 @@ def test_cosine_similarity(threads, dt, shape):
 def test_sparse_normalize(threads, dt, idt, use_max_norm, size):
     rng = np.random.default_rng(15)
     # "few": indices << rows takes the sort-based de-duplication, the others the row marks
-    rows, d, k = {"small": (50, 6, 40), "few": (1000, 9, 30), "large": (20000, 32, 50000)}[size]
+    rows, d, k = {"small": (50, 6, 40), "few": (5000, 9, 30), "large": (20000, 32, 50000)}[size]
     param = (rng.standard_normal((rows, d)) * rng.uniform(0, 2, (rows, 1))).astype(dt)
     param[3] = 0  # zero row
     param[4] = param[4] / np.linalg.norm(param[4])  # norm ~ 1: the n <= norm edge

@@ -143,7 +143,8 @@ def tanh_gradient_reference(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> n
         return np.multiply(dy, one_minus, out=out)
 
 
-# The fused kernels (kernels/cpu/activations.py) give the reference kernels' bits; Sigmoid and Tanh have
+# The fused kernels (kernels/cpu/activations.py)
+# give the reference kernels' bits; Sigmoid and Tanh have
 # them for float32 only (float64 keeps NumPy's exp/tanh).
 _FLOAT32_ONLY = frozenset({"sigmoid", "tanh"})
 

@@ -18,33 +18,10 @@ import pytest
 from caffe2ops import kernels
 from caffe2ops.kernels import cpu
 
-
-class _Families:
-    """``F.clip`` is ``cpu.family("clip")`` (resolved on use: loads the kernels)."""
-
-    def __getattr__(self, name):
-        if name not in cpu.FAMILIES:
-            raise AttributeError(name)
-        return cpu.family(name)
-
-
-F = _Families()
-
-
-class _CriterionKernels:
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(cpu.family("cosine_embedding_criterion"), name)
-
-
-CEC = _CriterionKernels()
-
-
 FLOATS = [np.float32, np.float64]
 INTS = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
 SMALL, LARGE = 1000, 1_100_000
-assert SMALL < F.cos.PAR_MIN_COS <= cpu.PAR_MIN < LARGE
+assert SMALL < cpu.cos.PAR_MIN_COS <= cpu.PAR_MIN < LARGE
 THREADS = [1, 2] if kernels.get_max_threads() >= 2 else [1]
 SRC = Path(__file__).resolve().parent.parent / "src"
 # (threads, streaming stores forced on): the large-output path is exercised on small arrays
@@ -204,9 +181,9 @@ def test_clip(threads, dt, n, bounds):
     lo, hi = (dt(b) for b in bounds)
     x = data(n, dt, specials=(lo, hi))
     want = clip_ref(x, lo, hi)
-    assert_bits(F.clip.clip(x, lo, hi, np.empty_like(x)), want)
+    assert_bits(cpu.clip.clip(x, lo, hi, np.empty_like(x)), want)
     y = x.copy()
-    assert F.clip.clip(y, lo, hi, y) is y  # in place
+    assert cpu.clip.clip(y, lo, hi, y) is y  # in place
     assert_bits(y, want)
 
 
@@ -226,20 +203,20 @@ def test_streaming_stores_any_alignment(monkeypatch, dt):
                     x = base[off:off + n]
                     buf = np.zeros(base.size + 16, dt)
                     out = buf[off:off + n]
-                    F.clip.clip(x, lo, hi, out)
+                    cpu.clip.clip(x, lo, hi, out)
                     assert_bits(out, clip_ref(x, lo, hi))
                     assert not buf[:off].any() and not buf[off + n:].any()
                     y = x.copy()
-                    assert_bits(F.clip.clip(y, lo, hi, y), clip_ref(x, lo, hi))
+                    assert_bits(cpu.clip.clip(y, lo, hi, y), clip_ref(x, lo, hi))
     finally:
         kernels.set_num_threads(old)
 
 
 def test_clip_special_cases():
     x = np.array([-0.0, 0.0, np.nan, -1, 2], np.float32)
-    y = F.clip.clip(x, np.float32(0), np.float32(1), np.empty_like(x))
+    y = cpu.clip.clip(x, np.float32(0), np.float32(1), np.empty_like(x))
     assert np.signbit(y[0]) and not np.signbit(y[1]) and np.isnan(y[2])
-    assert_bits(F.clip.clip(x, np.float32(3), np.float32(2), np.empty_like(x)),
+    assert_bits(cpu.clip.clip(x, np.float32(3), np.float32(2), np.empty_like(x)),
                 np.array([2, 2, np.nan, 2, 2], np.float32))
 
 
@@ -254,9 +231,9 @@ def test_clip_integers(threads, dt, n):
     for lo, hi in [(dt(info.min // 3), dt(info.max // 3)), (dt(info.max // 2), dt(info.min)),
                    (dt(0), dt(0))]:
         want = clip_ref(x, lo, hi)
-        assert_bits(F.clip.clip(x, lo, hi, np.empty_like(x)), want)
+        assert_bits(cpu.clip.clip(x, lo, hi, np.empty_like(x)), want)
         y = x.copy()
-        assert_bits(F.clip.clip(y, lo, hi, y), want)
+        assert_bits(cpu.clip.clip(y, lo, hi, y), want)
     assert cpu.supports(dt, "clip") and not cpu.supports(dt)
 
 
@@ -270,9 +247,9 @@ def test_clip_gradient(threads, dt, n, bounds):
     y[::7] = data(n, dt, 5)[::7]
     dy = data(n, dt, 2)
     want = clip_gradient_ref(y, dy, lo, hi)
-    assert_bits(F.clip.clip_gradient(y, dy, lo, hi, np.empty_like(y)), want)
+    assert_bits(cpu.clip.clip_gradient(y, dy, lo, hi, np.empty_like(y)), want)
     g = dy.copy()
-    assert F.clip.clip_gradient(y, g, lo, hi, g) is g  # out=dy
+    assert cpu.clip.clip_gradient(y, g, lo, hi, g) is g  # out=dy
     assert_bits(g, want)
     # masked entries are dy*0: -0 for negative dy, NaN for inf/NaN dy
     masked = ~((lo < y) & (y < hi))
@@ -287,9 +264,9 @@ def test_thresholded_relu(threads, dt, n, alpha):
     a = dt(alpha)
     x = data(n, dt, 3, specials=(a,))
     want = trelu_ref(x, a)
-    assert_bits(F.thresholded_relu.thresholded_relu(x, a, np.empty_like(x)), want)
+    assert_bits(cpu.thresholded_relu.thresholded_relu(x, a, np.empty_like(x)), want)
     y = x.copy()
-    assert F.thresholded_relu.thresholded_relu(y, a, y) is y
+    assert cpu.thresholded_relu.thresholded_relu(y, a, y) is y
     assert_bits(y, want)
     assert not np.any(np.signbit(want[~(x > a)]))  # +0, NaN gives +0
     assert not np.any(np.isnan(want[np.isnan(x)]))
@@ -302,9 +279,9 @@ def test_thresholded_relu_gradient(threads, dt, n):
     y = trelu_ref(data(n, dt, 4), dt(0.5))
     dy = data(n, dt, 5)
     want = trelu_grad_ref(y, dy, zero(dt))
-    assert_bits(F.thresholded_relu.thresholded_relu_gradient(y, dy, np.empty_like(y)), want)
+    assert_bits(cpu.thresholded_relu.thresholded_relu_gradient(y, dy, np.empty_like(y)), want)
     g = dy.copy()
-    assert F.thresholded_relu.thresholded_relu_gradient(y, g, g) is g
+    assert cpu.thresholded_relu.thresholded_relu_gradient(y, g, g) is g
     assert_bits(g, want)
 
 
@@ -317,10 +294,10 @@ def test_thresholded_relu_gradient_from_x(threads, dt, n, alpha):
     x = data(n, dt, 6, specials=(a,))
     dy = data(n, dt, 7)
     want = trelu_grad_ref(x, dy, a)
-    assert_bits(F.thresholded_relu.thresholded_relu_gradient_from_x(x, dy, a, np.empty_like(x)),
+    assert_bits(cpu.thresholded_relu.thresholded_relu_gradient_from_x(x, dy, a, np.empty_like(x)),
         want)
     g = dy.copy()
-    assert F.thresholded_relu.thresholded_relu_gradient_from_x(x, g, a, g) is g
+    assert cpu.thresholded_relu.thresholded_relu_gradient_from_x(x, g, a, g) is g
     assert_bits(g, want)
 
 
@@ -337,17 +314,19 @@ def test_cosine_embedding_criterion(threads, dt, ldt, n, margin):
     rng = np.random.default_rng(9)
     label = rng.choice(np.array([1, -1, 0, 2, -7, 1], ldt), n)
     want = cec_ref(s, label, m)
-    assert_bits(CEC.cosine_embedding_criterion(s, label, m, np.empty_like(s)), want)
+    cec = cpu.cosine_embedding_criterion
+    assert_bits(cec.cosine_embedding_criterion(s, label, m, np.empty_like(s)), want)
     dloss = data(n, dt, 10)
     want = cec_grad_ref(s, label, dloss, m)
-    got = CEC.cosine_embedding_criterion_gradient(s, label, dloss, m, np.empty_like(s))
+    got = cec.cosine_embedding_criterion_gradient(s, label, dloss, m, np.empty_like(s))
     assert_bits(got, want)
 
 
 def test_cosine_embedding_criterion_nan_and_shapes():
     s = np.array([[np.nan, np.nan], [0.5, -0.0]], np.float32)
     label = np.array([1, -1, 0, 1], np.int64)  # flat labels, 2-D similarities
-    got = CEC.cosine_embedding_criterion(s, label, np.float32(0), np.empty_like(s))
+    cec = cpu.cosine_embedding_criterion
+    got = cec.cosine_embedding_criterion(s, label, np.float32(0), np.empty_like(s))
     assert np.isnan(got[0, 0]) and got[0, 1] == 0 and not np.signbit(got[0, 1])
     assert_bits(got, cec_ref(s, label, np.float32(0)))
 
@@ -369,7 +348,7 @@ def _cos_inputs(dt, n, seed=11):
 
 def sin_of(x):
     """The kernels' own sine: cos_gradient(x, dy=-1) = 1 * sin(x), exactly."""
-    return F.cos.cos_gradient(x, np.full_like(x, -1), np.empty_like(x))
+    return cpu.cos.cos_gradient(x, np.full_like(x, -1), np.empty_like(x))
 
 
 @pytest.mark.parametrize("n", [SMALL, LARGE])
@@ -378,7 +357,7 @@ def test_cos_sin_accuracy(threads, dt, n):
     x = _cos_inputs(dt, n)
     with np.errstate(invalid="ignore"):
         ref_c, ref_s = np.cos(x.astype(np.float64)), np.sin(x.astype(np.float64))
-    for f, ref in ((lambda a, o: F.cos.cos(a, o), ref_c), (lambda a, o: sin_of(a), ref_s)):
+    for f, ref in ((lambda a, o: cpu.cos.cos(a, o), ref_c), (lambda a, o: sin_of(a), ref_s)):
         y = f(x, np.empty_like(x))
         assert y.dtype == dt
         np.testing.assert_array_equal(np.isnan(y), ~np.isfinite(x))
@@ -386,11 +365,11 @@ def test_cos_sin_accuracy(threads, dt, n):
             np.testing.assert_allclose(y, ref, rtol=2.5e-7, atol=2.5e-7)
         else:
             np.testing.assert_allclose(y, ref, rtol=1e-14, atol=1e-15)
-    y = F.cos.cos(x, np.empty_like(x))
+    y = cpu.cos.cos(x, np.empty_like(x))
     z = x.copy()
-    assert F.cos.cos(z, z) is z  # in place, including the libm pass for |x| > 32768
+    assert cpu.cos.cos(z, z) is z  # in place, including the libm pass for |x| > 32768
     assert_bits(z, y)
-    assert F.cos.cos(np.zeros(3, dt), np.empty(3, dt)).tolist() == [1.0, 1.0, 1.0]
+    assert cpu.cos.cos(np.zeros(3, dt), np.empty(3, dt)).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_cos_float32_dense_range():
@@ -399,7 +378,7 @@ def test_cos_float32_dense_range():
     b = np.linspace(-(2.0 ** 17), 2.0 ** 17, 1 << 20).astype(np.float32)
     for x in (a, -a, b):
         x64 = x.astype(np.float64)
-        np.testing.assert_allclose(F.cos.cos(x, np.empty_like(x)), np.cos(x64), rtol=2.5e-7,
+        np.testing.assert_allclose(cpu.cos.cos(x, np.empty_like(x)), np.cos(x64), rtol=2.5e-7,
                                    atol=2.5e-7)
         np.testing.assert_allclose(sin_of(x), np.sin(x64), rtol=2.5e-7, atol=2.5e-7)
 
@@ -410,12 +389,12 @@ def test_cos_gradient(threads, dt, n):
     x = _cos_inputs(dt, n, 12)
     dy = data(n, dt, 13)
     want = (-dy) * sin_of(x)
-    assert_bits(F.cos.cos_gradient(x, dy, np.empty_like(x)), want)
+    assert_bits(cpu.cos.cos_gradient(x, dy, np.empty_like(x)), want)
     g = dy.copy()
-    assert F.cos.cos_gradient(x, g, g) is g  # out=dy, including the libm path for |x| > 32768
+    assert cpu.cos.cos_gradient(x, g, g) is g  # out=dy, including the libm path for |x| > 32768
     assert_bits(g, want)
     z = x.copy()
-    assert F.cos.cos_gradient(z, dy, z) is z  # out=x
+    assert cpu.cos.cos_gradient(z, dy, z) is z  # out=x
     assert_bits(z, want)
 
 
@@ -433,12 +412,12 @@ def test_cosine_similarity(threads, dt, shape):
         x[0] = 0  # zero row
         x[1] = y[1] * dt(3)
         y[2, 0] = np.nan
-    z = F.cosine_similarity.cosine_similarity(x, y, np.empty(shape[0], dt))
+    z = cpu.cosine_similarity.cosine_similarity(x, y, np.empty(shape[0], dt))
     # the kernel sums in vector lanes (cpu/norms.py), the reference in index order
     assert_close_sums(z, cos_sim_ref(x, y))
     dz = rng.standard_normal(shape[0]).astype(dt)
     dx, dy = np.empty_like(x), np.empty_like(y)
-    got = F.cosine_similarity.cosine_similarity_gradient(x, y, dz, dx, dy)
+    got = cpu.cosine_similarity.cosine_similarity_gradient(x, y, dz, dx, dy)
     assert got[0] is dx and got[1] is dy
     wx, wy = cos_sim_grad_ref(x, y, dz)
     assert_close_sums(dx, wx)
@@ -461,13 +440,13 @@ def test_sparse_normalize(threads, dt, idt, use_max_norm, size):
     for norm in (1.0, 0.5):
         want = sparse_normalize_ref(param, idx, norm, use_max_norm)
         p = param.copy()
-        assert F.sparse_normalize.sparse_normalize(p, idx, dt(norm), use_max_norm) is p
+        assert cpu.sparse_normalize.sparse_normalize(p, idx, dt(norm), use_max_norm) is p
         assert_bits(p, want)
 
 
 def test_sparse_normalize_untouched_rows():
     p = np.full((4, 3), 5.0, np.float32)
-    F.sparse_normalize.sparse_normalize(p, np.array([2], np.int64), np.float32(1.0), True)
+    cpu.sparse_normalize.sparse_normalize(p, np.array([2], np.int64), np.float32(1.0), True)
     assert np.all(p[[0, 1, 3]] == 5.0)
     np.testing.assert_allclose(np.linalg.norm(p[2]), 1.0, rtol=1e-6)
 
@@ -488,12 +467,13 @@ def test_same_bits_with_1_and_2_threads():
         for nt in (1, 2):
             kernels.set_num_threads(nt)
             p = m.copy()
-            F.sparse_normalize.sparse_normalize(p, np.arange(0, m.shape[0], 3), dt(1), False)
+            cpu.sparse_normalize.sparse_normalize(p, np.arange(0, m.shape[0], 3), dt(1), False)
             results.append([
-                F.clip.clip(x, dt(-1), dt(1), np.empty_like(x)),
-                F.cos.cos(x, np.empty_like(x)),
-                F.cos.cos_gradient(x, dy, np.empty_like(x)),
-                F.cosine_similarity.cosine_similarity(m, m[::-1].copy(), np.empty(m.shape[0], dt)),
+                cpu.clip.clip(x, dt(-1), dt(1), np.empty_like(x)),
+                cpu.cos.cos(x, np.empty_like(x)),
+                cpu.cos.cos_gradient(x, dy, np.empty_like(x)),
+                cpu.cosine_similarity.cosine_similarity(m, m[::-1].copy(),
+                                                        np.empty(m.shape[0], dt)),
                 p,
             ])
     finally:
@@ -527,19 +507,19 @@ def test_supports():
 
 def test_python_scalars_are_converted():
     x = data(SMALL, np.float32, 20)
-    got = F.clip.clip(x, 0.1, 0.7, np.empty_like(x))
+    got = cpu.clip.clip(x, 0.1, 0.7, np.empty_like(x))
     assert_bits(got, clip_ref(x, np.float32(0.1), np.float32(0.7)))
-    assert_bits(F.thresholded_relu.thresholded_relu(x, 0.3, np.empty_like(x)),
+    assert_bits(cpu.thresholded_relu.thresholded_relu(x, 0.3, np.empty_like(x)),
                 trelu_ref(x, np.float32(0.3)))
 
 
 def test_multidimensional_arrays():
     x = data(6 * 50_000, np.float64, 21).reshape(6, 50_000)
     out = np.empty_like(x)
-    assert F.clip.clip(x, -1.0, 1.0, out) is out
+    assert cpu.clip.clip(x, -1.0, 1.0, out) is out
     assert_bits(out, clip_ref(x, -1.0, 1.0))
     with pytest.raises(AttributeError):  # an out that has no flat view is refused, never copied
-        F.clip.clip(x[:, :100].copy(), -1.0, 1.0, out[:, :100])
+        cpu.clip.clip(x[:, :100].copy(), -1.0, 1.0, out[:, :100])
 
 
 def _run_python(code: str, **env: str) -> str:

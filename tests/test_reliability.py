@@ -17,19 +17,6 @@ import caffe2ops as c2
 from caffe2ops import OperatorError, clipping, core, kernels, workspace
 from caffe2ops.kernels import cpu
 
-
-class _Families:
-    """``F.clip`` is ``cpu.family("clip")`` (resolved on use: loads the kernels)."""
-
-    def __getattr__(self, name):
-        if name not in cpu.FAMILIES:
-            raise AttributeError(name)
-        return cpu.family(name)
-
-
-F = _Families()
-
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -635,7 +622,8 @@ def test_create_net_refuses_a_missing_input_blob():
 
 
 def test_concurrent_loading_keeps_the_parallel_thresholds():
-    saved = (cpu.PAR_MIN, F.cos.PAR_MIN_COS, F.cos.PAR_MIN_COS64, F.cosine_similarity.PAR_MIN_ROWS)
+    saved = (cpu.PAR_MIN, cpu.cos.PAR_MIN_COS, cpu.cos.PAR_MIN_COS64,
+             cpu.cosine_similarity.PAR_MIN_ROWS)
     errors = []
 
     def hammer():
@@ -652,8 +640,8 @@ def test_concurrent_loading_keeps_the_parallel_thresholds():
     for t in threads:
         t.join(120)
     assert not errors, errors
-    assert (cpu.PAR_MIN, F.cos.PAR_MIN_COS, F.cos.PAR_MIN_COS64,
-            F.cosine_similarity.PAR_MIN_ROWS) == saved
+    assert (cpu.PAR_MIN, cpu.cos.PAR_MIN_COS, cpu.cos.PAR_MIN_COS64,
+            cpu.cosine_similarity.PAR_MIN_ROWS) == saved
 
 
 def test_load_is_public_blocking_and_idempotent():

@@ -64,7 +64,7 @@ def test_sparse_lengths_kernels_match_reference_for_any_thread_count(dtype):
         "weighted grad": lambda: c2.sparse_lengths_weighted_sum_gradient(w, dy, lengths, idx),
     }
     # the parallel path runs
-    assert idx.size * table.shape[1] >= cpu.family("sparse_lengths").PAR_MIN_SPARSE
+    assert idx.size * table.shape[1] >= cpu.sparse_lengths.PAR_MIN_SPARSE
     for name, fn in cases.items():
         ref, outs = _all_ways(fn)
         for out in outs:

@@ -143,15 +143,9 @@ def tanh_gradient_reference(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> n
         return np.multiply(dy, one_minus, out=out)
 
 
-# The fused kernels (kernels/cpu/activations.py)
-# give the reference kernels' bits; Sigmoid and Tanh have
-# them for float32 only (float64 keeps NumPy's exp/tanh).
-_FLOAT32_ONLY = frozenset({"sigmoid", "tanh"})
-
-
 def _kernel(name: str, reference, *arrays: np.ndarray):
-    if name in _FLOAT32_ONLY and arrays[0].dtype != F32:
-        return reference
+    # The fused kernels give the reference kernels' bits; Sigmoid and Tanh have them for
+    # float32 only (their DTYPES in kernels/cpu/activations.py; float64 keeps NumPy's exp/tanh).
     return KERNELS.get(name, *arrays) or reference
 
 

@@ -13,11 +13,10 @@ may be the same array as an input (in place) where the docstring says so.
 
 >>> import numpy as np
 >>> from caffe2ops.kernels import cpu
->>> clip = cpu.family("clip")
 >>> x = np.array([-2.0, -0.0, 0.5, np.nan, 3.0], dtype=np.float32)
->>> clip.clip(x, np.float32(0.0), np.float32(1.0), np.empty_like(x))
+>>> cpu.clip.clip(x, np.float32(0.0), np.float32(1.0), np.empty_like(x))
 array([ 0. , -0. ,  0.5,  nan,  1. ], dtype=float32)
->>> cpu.family("thresholded_relu").thresholded_relu(x, np.float32(0.25), x)  # in place
+>>> cpu.thresholded_relu.thresholded_relu(x, np.float32(0.25), x)  # in place
 array([0. , 0. , 0.5, 0. , 3. ], dtype=float32)
 """
 
@@ -215,8 +214,11 @@ _SHARED = ("launch", "flat", "scalar", "threads_for", "chunk_length", "streaming
 
 
 def __getattr__(name: str):
-    """The shared launch and streaming helpers of :mod:`._stream` (importing numba), for kernels
-    written outside the package (the benchmark's bandwidth reference)."""
+    """A family module (``cpu.clip`` is ``family("clip")``: loads the kernels), and the shared
+    launch and streaming helpers of :mod:`._stream` (importing numba), for kernels written
+    outside the package (the benchmark's bandwidth reference)."""
+    if name in FAMILIES:
+        return family(name)
     if name in _SHARED:
         from caffe2ops.kernels.cpu import _stream
 

@@ -295,13 +295,13 @@ class Plan:
                 other.append(i)
         self.groups: list[tuple[np.dtype, np.ndarray, np.ndarray, np.ndarray]] = []
         if i32 or i64:
-            from caffe2ops.clipping import _kernels as K
+            norms, scaling = kernel_modules()
 
             for dt, idx in ((_F32, i32), (_F64, i64)):
                 if not idx:
                     continue
                 sub = items if len(idx) == len(items) else [items[i] for i in idx]
-                ptrs, sizes = K.pointer_table(sub)  # ptr -1: not contiguous
+                ptrs, sizes = norms.pointer_table(sub)  # ptr -1: not contiguous
                 iarr = np.asarray(idx, dtype=np.intp)
                 strided = ptrs < 0
                 if strided.any():
@@ -313,25 +313,33 @@ class Plan:
         self.other = sorted(other)
 
 
+def kernel_modules() -> tuple:
+    """``(norms, scaling)``: the toolkit's CPU kernel modules (``caffe2ops.kernels.cpu``), loading
+    numba and the kernels on first use."""
+    from caffe2ops.kernels import cpu
+
+    return cpu.family("norms"), cpu.family("scaling")
+
+
 def _finish(r: float, code: int, flat: np.ndarray) -> float:
     """Turn a float64 reduction into a norm; exact rescan of float64 data that over/underflowed."""
-    from caffe2ops.clipping import _kernels as K
+    norms, scaling = kernel_modules()
 
     if flat.dtype == _F64 and (r == np.inf or (code == 2 and r < 1e-290)):
-        return float(K.rescan(flat, code)[1])
+        return float(norms.rescan(flat, code)[1])
     return float(np.sqrt(r)) if code == 2 else float(r)
 
 
 def _flat_norm(a: np.ndarray, code: int) -> float:
     """Norm of one array of any supported dtype and layout (the slow path)."""
-    from caffe2ops.clipping import _kernels as K
+    norms, scaling = kernel_modules()
 
     flat = np.ravel(a, order="K")  # a view when contiguous (any order), else a copy
     if flat.dtype == _F32 or flat.dtype == _F64:
         if code == 0:
-            ptrs, sizes = K.pointer_table([flat])
-            return float(K.maxabs(flat.dtype, ptrs, sizes)[0])
-        r = K._sumsq(flat) if code == 2 else K._sumabs(flat)
+            ptrs, sizes = norms.pointer_table([flat])
+            return float(norms.maxabs(flat.dtype, ptrs, sizes)[0])
+        r = norms.sum_squares(flat) if code == 2 else norms.sum_abs(flat)
         return _finish(r, code, flat)
     # float16 / bfloat16: convert chunks into one float32 buffer, accumulate in float64.
     buf = np.empty(min(_CHUNK, flat.size), _F32)
@@ -341,9 +349,9 @@ def _flat_norm(a: np.ndarray, code: int) -> float:
         b = buf[: part.size]
         np.copyto(b, part, casting="unsafe")
         if code == 2:
-            acc += K._sumsq(b)
+            acc += norms.sum_squares(b)
         elif code == 1:
-            acc += K._sumabs(b)
+            acc += norms.sum_abs(b)
         else:
             m = float(np.max(np.abs(b)))
             if m != m:
@@ -364,19 +372,19 @@ def per_array_norms(items: list[np.ndarray], code: int, plan: Plan | None = None
     for i in plan.other:
         out[i] = _flat_norm(items[i], code)
     if plan.groups:
-        from caffe2ops.clipping import _kernels as K
+        norms, scaling = kernel_modules()
 
         for dt, idx, ptrs, sizes in plan.groups:
             if code == 0:
-                out[idx] = K.maxabs(dt, ptrs, sizes)
+                out[idx] = norms.maxabs(dt, ptrs, sizes)
                 continue
-            r = K.multi_reduce(ptrs, sizes, dt, code)
+            r = norms.multi_reduce(ptrs, sizes, dt, code)
             nrm = np.sqrt(r) if code == 2 else r
             if dt == _F64:
                 # Over/underflow is possible only in float64 (float32 squares fit float64).
                 suspect = (r == np.inf) | ((r < 1e-290) if code == 2 else False)
                 for j in np.flatnonzero(suspect):
-                    nrm[j] = K.rescan(np.ravel(items[idx[j]], order="K"), code)[1]
+                    nrm[j] = norms.rescan(np.ravel(items[idx[j]], order="K"), code)[1]
             out[idx] = nrm
     return out
 
@@ -449,17 +457,17 @@ def apply_factors(
     for i in plan.other:
         _scale_one(srcs[i], outs[i], float(factors[i]))
     if plan.groups:
-        from caffe2ops.clipping import _kernels as K
+        norms, scaling = kernel_modules()
 
         for dt, idx, ptrs, sizes in plan.groups:
             if inplace:
                 dptrs = ptrs
             else:
-                dptrs, _ = K.pointer_table([outs[i] for i in idx])
+                dptrs, _ = norms.pointer_table([outs[i] for i in idx])
                 if (dptrs < 0).any() or any(outs[i].strides != srcs[i].strides for i in idx):
                     for i in idx:  # pragma: no cover - empty_like keeps contiguous layouts
                         _scale_one(srcs[i], outs[i], float(factors[i]))
                     continue
             fac = np.asarray(factors[idx], dtype=dt)
-            K.multi_scale(ptrs, dptrs, sizes, fac, dt)
+            scaling.multi_scale(ptrs, dptrs, sizes, fac, dt)
     return outs

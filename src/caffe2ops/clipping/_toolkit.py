@@ -20,6 +20,7 @@ from caffe2ops.clipping._common import (
     check_nonfinite,
     combine,
     flatten,
+    kernel_modules,
     nonfinite_error,
     norm_dtype,
     ord_code,
@@ -401,16 +402,16 @@ def clip_by_value(
         changed = (dst != before) & ~np.isnan(before)
         clipped += int(np.count_nonzero(changed))
     if groups[_F32] or groups[_F64]:
-        from caffe2ops.clipping import _kernels as K
+        norms, scaling = kernel_modules()
 
         for dt, idx in groups.items():
             if not idx:
                 continue
-            ptrs, sizes = K.pointer_table([items[i] for i in idx])
-            dptrs = ptrs if inplace else K.pointer_table([outs[i] for i in idx])[0]
+            ptrs, sizes = norms.pointer_table([items[i] for i in idx])
+            dptrs = ptrs if inplace else norms.pointer_table([outs[i] for i in idx])[0]
             with np.errstate(over="ignore"):
                 bounds = np.array([lo_f, hi_f], dtype=dt)
-            c, bad, s = K.multi_clip_value(ptrs, dptrs, sizes, bounds)
+            c, bad, s = scaling.multi_clip_value(ptrs, dptrs, sizes, bounds)
             clipped += int(c.sum())
             seen = seen or bool(bad.any())
             sumsq[idx] = s

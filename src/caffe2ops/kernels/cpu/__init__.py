@@ -33,7 +33,8 @@ import numpy as np
 
 from caffe2ops import kernels
 
-__all__ = ["CHUNKS_PER_THREAD", "FAMILIES", "PAR_MIN", "STREAMING_MIN_BYTES", "cpu_vendor",
+__all__ = ["CHUNKS_PER_THREAD", "FAMILIES", "PAR_MIN", "SHARED_MODULES", "STREAMING_MIN_BYTES",
+           "cpu_vendor",
            "cpuinfo", "family", "llc_bytes", "load", "preload", "streaming_min_bytes",
            "supports"]
 
@@ -57,6 +58,11 @@ STREAMING_MIN_BYTES = 1 << 62
 #: PyTorch (2.7, 13.1) and a parallel copy.
 CHUNKS_PER_THREAD = 8
 
+#: Kernel modules shared by several callers (not an operator family of their own): the norms
+#: (toolkit reductions, row sums) and the toolkit's multi-array scaling and clamping.
+SHARED_MODULES = ("norms", "scaling")
+_MODULES = FAMILIES + SHARED_MODULES
+
 _FAMILY_MODULES: dict[str, ModuleType] = {}
 
 
@@ -64,10 +70,10 @@ def load() -> None:
     """Import numba, choose its threading layer and import every family (idempotent; the
     caller holds :data:`caffe2ops.kernels._LOAD_LOCK` or accepts a racing import)."""
     global STREAMING_MIN_BYTES
-    if len(_FAMILY_MODULES) == len(FAMILIES):
+    if len(_FAMILY_MODULES) == len(_MODULES):
         return
     with kernels._LOAD_LOCK:  # one thread loads; a fork waits until it is done
-        if len(_FAMILY_MODULES) == len(FAMILIES):
+        if len(_FAMILY_MODULES) == len(_MODULES):
             return
         import numba
 
@@ -76,15 +82,16 @@ def load() -> None:
         if kernels.STATE.threads > kernels.STATE.max_threads:
             kernels.STATE.threads = kernels.STATE.max_threads
         STREAMING_MIN_BYTES = streaming_min_bytes()
-        for name in FAMILIES:
+        for name in _MODULES:
             _FAMILY_MODULES[name] = importlib.import_module(f"{__name__}.{name}")
 
 
 def family(name: str) -> ModuleType:
-    """The kernel module of family ``name`` (loading the kernels first if needed)."""
+    """The kernel module of family ``name`` (or of :data:`SHARED_MODULES`), loading the kernels
+    first if needed."""
     mod = _FAMILY_MODULES.get(name)
     if mod is None:
-        if name not in FAMILIES:
+        if name not in _MODULES:
             raise ValueError(f"no CPU kernel family {name!r}; the families: {', '.join(FAMILIES)}")
         load()
         mod = _FAMILY_MODULES[name]
@@ -93,7 +100,7 @@ def family(name: str) -> ModuleType:
 
 def loaded() -> bool:
     """Whether :func:`load` has finished."""
-    return len(_FAMILY_MODULES) == len(FAMILIES)
+    return len(_FAMILY_MODULES) == len(_MODULES)
 
 
 _FLOATS = frozenset(np.dtype(t) for t in (np.float32, np.float64))
@@ -217,7 +224,7 @@ def __getattr__(name: str):
     """A family module (``cpu.clip`` is ``family("clip")``: loads the kernels), and the shared
     launch and streaming helpers of :mod:`._stream` (importing numba), for kernels written
     outside the package (the benchmark's bandwidth reference)."""
-    if name in FAMILIES:
+    if name in _MODULES:
         return family(name)
     if name in _SHARED:
         from caffe2ops.kernels.cpu import _stream

@@ -408,6 +408,36 @@ def zero_nonfinite(a: np.ndarray) -> None:
     np.copyto(a, 0, where=~np.isfinite(a))
 
 
+def zeroed(items: list[np.ndarray], bad: Any, inplace: bool
+           ) -> tuple[list[np.ndarray], list[bool]]:
+    """``nonfinite="zero"``: ``(srcs, fresh)`` with the arrays ``bad`` (indices) zeroed where
+    not finite, in place or as private copies (``fresh[i]`` marks a copy the scale pass may
+    overwrite); the other arrays are the given ones."""
+    srcs = list(items)
+    fresh = [False] * len(items)
+    for i in bad:
+        a = items[i] if inplace else items[i].copy(order="K")
+        zero_nonfinite(a)
+        srcs[i] = a
+        fresh[i] = not inplace
+    return srcs, fresh
+
+
+def global_factor(total: float, limit: float, nonfinite: str) -> float:
+    """The one scale factor of global-norm clipping: ``limit / total`` above the limit, else 1
+    (exact: nothing shrinks at ``total == limit``); a non-finite total gives NaN, or 1 with
+    ``nonfinite="skip"``.
+
+    >>> global_factor(5.0, 1.0, "propagate"), global_factor(1.0, 1.0, "propagate")
+    (0.2, 1.0)
+    >>> global_factor(float("inf"), 1.0, "propagate"), global_factor(float("nan"), 1.0, "skip")
+    (nan, 1.0)
+    """
+    if not np.isfinite(total):
+        return 1.0 if nonfinite == "skip" else float("nan")
+    return limit / float(total) if total > limit else 1.0
+
+
 def nonfinite_error(fn: str, st: Structure, i: int, a: np.ndarray, norm: float) -> Exception:
     what = "NaN" if np.isnan(a).any() else "an infinity"
     return OperatorValueError(

@@ -27,11 +27,13 @@ from caffe2ops.clipping._common import (
     check_max_norm,
     check_nonfinite,
     flatten,
+    global_factor,
     nonfinite_error,
     norm_dtype,
     ord_code,
     per_array_norms,
     zero_nonfinite,
+    zeroed,
 )
 from caffe2ops.errors import OperatorTypeError, OperatorValueError
 
@@ -243,19 +245,8 @@ def apply_clip(
                 "nonfinite='raise'. Use nonfinite='skip', 'zero' or 'propagate' to continue."
             )
         if nonfinite == "zero" and bad:
-            srcs, fresh = list(items), [False] * len(items)
-            for i in bad:
-                a = items[i] if inplace else items[i].copy(order="K")
-                zero_nonfinite(a)
-                srcs[i], fresh[i] = a, not inplace
-    if not finite and nonfinite == "skip":
-        factor = 1.0
-    elif not finite:
-        factor = float("nan")
-    elif total > limit:
-        factor = limit / total
-    else:
-        factor = 1.0
+            srcs, fresh = zeroed(items, bad, inplace)
+    factor = global_factor(total, limit, nonfinite)
     n = len(items)
     plan = Plan(srcs) if srcs is items else None
     outs = apply_factors(srcs, np.full(n, factor), inplace, fresh, plan)

@@ -20,6 +20,7 @@ from caffe2ops.clipping._common import (
     check_nonfinite,
     combine,
     flatten,
+    global_factor,
     kernel_modules,
     nonfinite_error,
     norm_dtype,
@@ -27,6 +28,7 @@ from caffe2ops.clipping._common import (
     per_array_norms,
     write_back,
     zero_nonfinite,
+    zeroed,
 )
 from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops._common import int_bound, number_arg
@@ -72,13 +74,7 @@ def _prepare_nonfinite(
         raise nonfinite_error(fn, st, i, items[i], float(norms[i]))
     if mode != "zero":
         return items, None, norms, True
-    srcs = list(items)
-    fresh = [False] * len(items)
-    for i in bad_idx:
-        a = items[i] if inplace else items[i].copy(order="K")
-        zero_nonfinite(a)
-        srcs[i] = a
-        fresh[i] = not inplace
+    srcs, fresh = zeroed(items, bad_idx, inplace)
     norms = norms.copy()
     norms[bad_idx] = per_array_norms([srcs[i] for i in bad_idx], code)
     return srcs, fresh, norms, True
@@ -158,14 +154,7 @@ def clip_by_global_norm(
     srcs, fresh, norms, seen = _prepare_nonfinite(fn, st, items, norms, code, nonfinite, inplace)
     total = ndt.type(combine(norms, code))
     n = len(items)
-    if seen and nonfinite == "skip":
-        factor = 1.0
-    elif not np.isfinite(total):
-        factor = float("nan")
-    elif total > limit:
-        factor = limit / float(total)
-    else:
-        factor = 1.0
+    factor = global_factor(total, limit, nonfinite)  # "skip": a non-finite array, a NaN/inf total
     outs = apply_factors(srcs, np.full(n, factor), inplace, fresh, plan if srcs is items else None)
     stats = ClipStats(
         total_norm=total,

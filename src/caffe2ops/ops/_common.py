@@ -59,6 +59,16 @@ def require_dtype(op: str, what: str, x: np.ndarray, allowed: frozenset, text: s
         raise OperatorTypeError(f"{op}: {what} must be {text}; got {x.dtype}")
 
 
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype a kernel computes in: float16 inputs compute in float32 (rounded once at the
+    end), every other dtype in itself.
+
+    >>> compute_dtype(np.dtype(np.float16)), compute_dtype(np.dtype(np.float64))
+    (dtype('float32'), dtype('float64'))
+    """
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
 def float_input(op: str, what: str, x: Any) -> np.ndarray:
     x = array(op, what, x)
     if x.dtype not in FLOAT_DTYPES:

@@ -20,11 +20,6 @@ from caffe2ops.runtime.schema import SHOULD_NOT_DO_GRADIENT, Arg, OpSchema, regi
 OP = "ClipTensorByScaling"
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    """float16 tensors compute the threshold and the factor in float32."""
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
-
-
 def check_threshold(op: str, threshold: Any) -> float:
     """``threshold`` as a float; it must be > 0 (Caffe2: "Threshold must be greater than 0")."""
     threshold = c.float_arg(op, "threshold", threshold)
@@ -56,7 +51,7 @@ def scaling_factor(dtype: np.dtype, val: Any, threshold: float, additional: Any 
     float16/float32 tensors, float64 for float64 tensors); ``threshold`` is first rounded to the
     tensor's dtype.
     """
-    ct = _compute_dtype(dtype)
+    ct = c.compute_dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         t = ct.type(dtype.type(threshold))
         if additional is not None:

@@ -30,12 +30,8 @@ def _dots(X: np.ndarray, Y: np.ndarray, dtype: np.dtype):
     return dot(X, X), dot(Y, Y), dot(X, Y)
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
-
-
 def similarity_reference(X: np.ndarray, Y: np.ndarray, out: np.ndarray) -> np.ndarray:
-    ct = _compute_dtype(X.dtype)
+    ct = c.compute_dtype(X.dtype)
     x2, y2, xy = _dots(X, Y, ct)
     eps = ct.type(1e-12)
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows give NaN, as documented
@@ -45,7 +41,7 @@ def similarity_reference(X: np.ndarray, Y: np.ndarray, out: np.ndarray) -> np.nd
 
 
 def similarity_gradient_reference(X, Y, dz, dX, dY):
-    ct = _compute_dtype(X.dtype)
+    ct = c.compute_dtype(X.dtype)
     x2, y2, xy = _dots(X, Y, ct)
     eps = ct.type(1e-12)
     dz = dz.astype(ct, copy=False)

@@ -58,10 +58,6 @@ def fc_dims(op: str, x: np.ndarray, w: np.ndarray, axis: Any, axis_w: Any):
     return m, k, n, ax
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    return F32 if dtype == F16 else dtype
-
-
 def _matrix(x: np.ndarray, rows: int, cols: int, dtype: np.dtype) -> np.ndarray:
     return x.reshape(rows, cols).astype(dtype, copy=False)
 
@@ -105,7 +101,7 @@ def fc(x: Any, w: Any, b: Any, axis: int = 1, axis_w: int = 1, *, out: Any = Non
                                  f"got {b.shape}")
     shape = tuple(x.shape[:ax]) + (n,)
     y = c.output(OP, out, shape, x.dtype, no_alias=(x, w, b))
-    ct = _compute_dtype(x.dtype)
+    ct = c.compute_dtype(x.dtype)
     if ct == x.dtype and y.flags.c_contiguous:
         fc_reference(x, w, b, m, k, n, y.reshape(m, n))
         return y
@@ -143,7 +139,7 @@ def fc_gradient(x: Any, w: Any, dy: Any, axis: int = 1, axis_w: int = 1, *,
     dw = c.output(GRAD, outs[0], w.shape, w.dtype, no_alias=(x, w, dy))
     db = c.output(GRAD, outs[1], (n,), x.dtype, no_alias=(x, w, dy))
     dx = c.output(GRAD, outs[2], x.shape, x.dtype, no_alias=(x, w, dy)) if need_dx else None
-    ct = _compute_dtype(x.dtype)
+    ct = c.compute_dtype(x.dtype)
     xm, wm, dym = _matrix(x, m, k, ct), _matrix(w, n, k, ct), _matrix(dy, m, n, ct)
     with np.errstate(all="ignore"):
         _gemm_into(dym.T, xm, dw)

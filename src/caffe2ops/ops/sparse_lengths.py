@@ -88,10 +88,6 @@ def _weights(op: str, weights: Any, n: int, like: np.ndarray) -> np.ndarray:
     return np.array(w, copy=True)
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    return F32 if dtype == np.float16 else dtype
-
-
 def _fma_emulated(w: np.ndarray, x: np.ndarray, acc: np.ndarray) -> np.ndarray:
     """float32 ``fma(w, x, acc)``: the product is exact in float64; the sum is rounded to
     float64 then to float32 (differs from one rounding only in a tie, ~2^-29 of cases)."""
@@ -105,7 +101,7 @@ def _fma_emulated(w: np.ndarray, x: np.ndarray, acc: np.ndarray) -> np.ndarray:
 def segment_reduce_reference(data2d: np.ndarray, idx: np.ndarray, offsets: np.ndarray,
                              weights: np.ndarray | None, mean: bool) -> np.ndarray:
     """Segments combined left to right (vectorised across segments, position by position)."""
-    ct = _compute_dtype(data2d.dtype)
+    ct = c.compute_dtype(data2d.dtype)
     n, d = offsets.size - 1, data2d.shape[1]
     out = np.zeros((n, d), ct)
     lens = np.diff(offsets)
@@ -138,7 +134,7 @@ def segment_gradient_reference(dy2d: np.ndarray, offsets: np.ndarray,
         if weights is not None:
             values = values * weights[:, None]
         elif mean:
-            ct = _compute_dtype(dy2d.dtype)
+            ct = c.compute_dtype(dy2d.dtype)
             inv = (ct.type(1) / lens.astype(ct))[seg]
             values = (values.astype(ct) * inv[:, None]).astype(dy2d.dtype)
     return values

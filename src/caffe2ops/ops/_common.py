@@ -216,6 +216,14 @@ def reusable(buf: Any, shape: tuple, dtype: np.dtype) -> np.ndarray | None:
     return None
 
 
+def reusable_like(buf: Any, x: Any, shape: tuple | None = None) -> np.ndarray | None:
+    """:func:`reusable` for an output of ``x``'s dtype and shape (or ``shape``), read without
+    checking ``x``: a net adapter passes the blob on and the functional call validates it."""
+    if type(x) is not np.ndarray:
+        return None
+    return reusable(buf, x.shape if shape is None else shape, x.dtype)
+
+
 def rows_view(x: np.ndarray) -> tuple[int, int]:
     """Caffe2's row layout: ``N = dim 0`` (1 for a 0-d tensor), ``D`` = product of the rest."""
     if x.ndim == 0:

@@ -111,18 +111,14 @@ def clip_gradient(
 
 
 def _run_clip(op, inputs, outs):
-    x = c.array("Clip", "input X", inputs[0])
-    return [clip(x, op.args["min"], op.args["max"], out=c.reusable(outs[0], x.shape, x.dtype))]
+    x = inputs[0]
+    return [clip(x, op.args["min"], op.args["max"], out=c.reusable_like(outs[0], x))]
 
 
 def _run_clip_gradient(op, inputs, outs):
-    y = c.array("ClipGradient", "input Y", inputs[0])
-    return [
-        clip_gradient(
-            y, inputs[1], op.args["min"], op.args["max"],
-            out=c.reusable(outs[0], y.shape, y.dtype),
-        )
-    ]
+    y = inputs[0]
+    return [clip_gradient(y, inputs[1], op.args["min"], op.args["max"],
+                          out=c.reusable_like(outs[0], y))]
 
 
 def _clip_gradient_maker(ctx):

@@ -102,16 +102,9 @@ def clip_tensor_by_scaling(
 
 
 def _run(op, inputs, outs):
-    x = c.float_input(OP, "input x", inputs[0])
     additional = inputs[2] if len(inputs) > 2 else None
-    return [
-        clip_tensor_by_scaling(
-            x, c.array(OP, "input val", inputs[1]), op.args["threshold"],
-            None if additional is None else c.array(OP, "input additional_threshold",
-                                                    additional),
-            out=c.reusable(outs[0], x.shape, x.dtype),
-        )
-    ]
+    return [clip_tensor_by_scaling(inputs[0], inputs[1], op.args["threshold"], additional,
+                                   out=c.reusable_like(outs[0], inputs[0]))]
 
 
 def _check_args(op_type: str, args: dict) -> None:

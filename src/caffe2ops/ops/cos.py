@@ -71,13 +71,11 @@ def cos_gradient(x: Any, dy: Any, *, out: Any = None):
 
 
 def _run(op, inputs, outs):
-    x = c.float_input("Cos", "input X", inputs[0])
-    return [cos(x, out=c.reusable(outs[0], x.shape, x.dtype))]
+    return [cos(inputs[0], out=c.reusable_like(outs[0], inputs[0]))]
 
 
 def _run_gradient(op, inputs, outs):
-    x = c.float_input("CosGradient", "input X", inputs[0])
-    return [cos_gradient(x, inputs[1], out=c.reusable(outs[0], x.shape, x.dtype))]
+    return [cos_gradient(inputs[0], inputs[1], out=c.reusable_like(outs[0], inputs[0]))]
 
 
 def _gradient_maker(ctx):

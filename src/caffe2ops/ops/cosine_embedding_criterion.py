@@ -97,16 +97,14 @@ def cosine_embedding_criterion_gradient(
 
 
 def _run(op, inputs, outs):
-    s = c.float_input(OP, "input S", inputs[0])
-    out = c.reusable(outs[0], s.shape, s.dtype)
-    return [cosine_embedding_criterion(s, inputs[1], op.args["margin"], out=out)]
+    out = c.reusable_like(outs[0], inputs[0])
+    return [cosine_embedding_criterion(inputs[0], inputs[1], op.args["margin"], out=out)]
 
 
 def _run_gradient(op, inputs, outs):
-    s = c.float_input(GRAD, "input S", inputs[0])
-    out = c.reusable(outs[0], s.shape, s.dtype)
-    return [cosine_embedding_criterion_gradient(s, inputs[1], inputs[2], op.args["margin"],
-                                                out=out)]
+    out = c.reusable_like(outs[0], inputs[0])
+    return [cosine_embedding_criterion_gradient(inputs[0], inputs[1], inputs[2],
+                                                op.args["margin"], out=out)]
 
 
 def _gradient_maker(ctx):

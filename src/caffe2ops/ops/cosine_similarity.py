@@ -119,14 +119,14 @@ def cosine_similarity_gradient(x: Any, y: Any, dz: Any, *, out: Any = None):
 
 
 def _run(op, inputs, outs):
-    x = c.float_input(OP, "input X", inputs[0])
-    n, _ = c.rows_view(x)
-    return [cosine_similarity(x, inputs[1], out=c.reusable(outs[0], (n,), x.dtype))]
+    x = inputs[0]
+    rows = (x.shape[0] if x.ndim else 1,) if type(x) is np.ndarray else None
+    return [cosine_similarity(x, inputs[1], out=c.reusable_like(outs[0], x, rows))]
 
 
 def _run_gradient(op, inputs, outs):
-    x = c.float_input(GRAD, "input X", inputs[0])
-    out = (c.reusable(outs[0], x.shape, x.dtype), c.reusable(outs[1], x.shape, x.dtype))
+    x = inputs[0]
+    out = (c.reusable_like(outs[0], x), c.reusable_like(outs[1], x))
     if out[0] is not None and out[0] is out[1]:
         out = (out[0], None)
     return list(cosine_similarity_gradient(x, inputs[1], inputs[2], out=out))

@@ -105,9 +105,8 @@ def ensure_clipped(
 
 def _run(op, inputs, outs):
     if len(inputs) == 1:
-        x = c.array(OP, "input param", inputs[0])
-        return [ensure_clipped(x, op.args["min"], op.args["max"],
-                               out=c.reusable(outs[0], x.shape, x.dtype))]
+        return [ensure_clipped(inputs[0], op.args["min"], op.args["max"],
+                               out=c.reusable_like(outs[0], inputs[0]))]
     if op.outputs[0] != op.inputs[0]:
         raise OperatorValueError(
             f"{OP}: with indices (sparse mode) the output must be the param blob "

@@ -123,14 +123,13 @@ def lp_norm_gradient(x: Any, dn: Any, p: int = 2, average: bool = False, *, out:
 
 
 def _run(op, inputs, outs):
-    x = c.float_input(OP, "input X", inputs[0])
-    return [lp_norm(x, op.args["p"], op.args["average"],
-                    out=c.reusable(outs[0], (1,), x.dtype))]
+    x = inputs[0]
+    return [lp_norm(x, op.args["p"], op.args["average"], out=c.reusable_like(outs[0], x, (1,)))]
 
 
 def _run_gradient(op, inputs, outs):
-    x = c.float_input(GRAD, "input X", inputs[0])
-    out = c.reusable(outs[0], x.shape, x.dtype)
+    x = inputs[0]
+    out = c.reusable_like(outs[0], x)
     if out is not None and np.may_share_memory(out, inputs[1]):
         out = None
     return [lp_norm_gradient(x, inputs[1], op.args["p"], op.args["average"], out=out)]

@@ -105,18 +105,15 @@ def thresholded_relu_gradient(
 
 
 def _run(op, inputs, outs):
-    x = c.float_input("ThresholdedRelu", "input X", inputs[0])
-    return [thresholded_relu(x, op.args["alpha"], out=c.reusable(outs[0], x.shape, x.dtype))]
+    x = inputs[0]
+    return [thresholded_relu(x, op.args["alpha"], out=c.reusable_like(outs[0], x))]
 
 
 def _run_gradient(op, inputs, outs):
-    y = c.float_input("ThresholdedReluGradient", "input Y", inputs[0])
+    y = inputs[0]
     x = inputs[2] if len(inputs) > 2 else None
-    return [
-        thresholded_relu_gradient(
-            y, inputs[1], x=x, alpha=op.args["alpha"], out=c.reusable(outs[0], y.shape, y.dtype)
-        )
-    ]
+    return [thresholded_relu_gradient(y, inputs[1], x=x, alpha=op.args["alpha"],
+                                      out=c.reusable_like(outs[0], y))]
 
 
 def _gradient_maker(ctx):

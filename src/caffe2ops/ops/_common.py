@@ -93,6 +93,9 @@ def same_dtype(op: str, what: str, x: np.ndarray, ref_what: str, ref: np.ndarray
 def number_arg(op: str, name: str, value: Any) -> int | float:
     """A numeric argument as a Python int (exact) or float: Python/NumPy ints and floats (bools,
     strings and arrays refused)."""
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, first (bool is not int here)
+        return value
     if isinstance(value, bool | np.bool_) or not isinstance(
             value, int | float | np.integer | np.floating):
         raise OperatorTypeError(
@@ -106,6 +109,8 @@ def number_arg(op: str, name: str, value: Any) -> int | float:
 def float_arg(op: str, name: str, value: Any) -> float:
     """A float argument: Python/NumPy int or float (bool refused). Integers beyond the float64
     range round to ±inf, as IEEE rounding does."""
+    if type(value) is float:
+        return value
     value = number_arg(op, name, value)
     try:
         return float(value)

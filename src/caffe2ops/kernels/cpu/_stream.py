@@ -207,3 +207,64 @@ def stream_copy(dst, src):
     line = 64 // dst.itemsize
     for j in range(0, dst.size, line):
         _stream_store_line(dst, j, src, j)
+
+
+#: How many lookups ahead the kernels prefetch rows (as Caffe2's embedding kernels do).
+PREFETCH = 16
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a*b + c`` rounded once (LLVM ``llvm.fma``), for float32/float64 scalars."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+    sig = a(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(signature.return_type)
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty],
+                                              fnty=ir.FunctionType(ty, [ty, ty, ty]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def prefetch_row(typingctx, table, row):
+    """Hint the CPU to load row ``row`` of the 2-D C-contiguous ``table`` (every 64-byte line;
+    LLVM ``llvm.prefetch``, read, high locality). No effect on results; ``row`` must be valid."""
+    if not (isinstance(table, types.Array) and table.ndim == 2 and isinstance(row, types.Integer)):
+        return None
+    sig = types.void(table, row)
+
+    def codegen(context, builder, signature, args):
+        aty = signature.args[0]
+        arr = context.make_array(aty)(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [i8p], fnty=ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        ncols = builder.extract_value(arr.shape, 1)
+        itemsize = context.get_abi_sizeof(context.get_value_type(aty.dtype))
+        row_bytes = builder.mul(ncols, ir.Constant(ncols.type, itemsize))
+        start = builder.mul(builder.sext(args[1], ncols.type), row_bytes)
+        base = builder.bitcast(arr.data, i8p)
+        with builder.goto_entry_block():
+            off_ptr = builder.alloca(ncols.type)
+        builder.store(ir.Constant(ncols.type, 0), off_ptr)
+        loop = builder.append_basic_block("prefetch.loop")
+        body = builder.append_basic_block("prefetch.body")
+        done = builder.append_basic_block("prefetch.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        off = builder.load(off_ptr)
+        builder.cbranch(builder.icmp_signed("<", off, row_bytes), body, done)
+        builder.position_at_end(body)
+        ptr = builder.gep(base, [builder.add(start, off)])
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+        builder.store(builder.add(off, ir.Constant(ncols.type, 64)), off_ptr)
+        builder.branch(loop)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen

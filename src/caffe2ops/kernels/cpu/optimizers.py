@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from caffe2ops.kernels.cpu._stream import cast_like, launch
-from caffe2ops.kernels.cpu.sparse_lengths import PAR_MIN_SPARSE, PREFETCH, prefetch_row
+from caffe2ops.kernels.cpu._stream import PREFETCH, cast_like, launch, prefetch_row
+from caffe2ops.kernels.cpu.sparse_lengths import PAR_MIN_SPARSE
 
 
 def _run(parallel, args: tuple, work: int) -> None:

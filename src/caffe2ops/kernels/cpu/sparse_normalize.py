@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from caffe2ops.kernels.cpu._stream import cast_like, launch, scalar
+from caffe2ops.kernels.cpu._stream import PREFETCH, cast_like, launch, prefetch_row, scalar
 
 #: Elements (distinct index count x row length) from which the kernel uses several threads.
 PAR_MIN_ROWS = 1 << 15
@@ -87,6 +87,9 @@ def _normalize_rows(param, rows, norm, use_max_norm, eps):
     d = param.shape[1]
     j = 0
     while j + 3 < m:
+        if j + PREFETCH + 3 < m:
+            for k in range(4):
+                prefetch_row(param, rows[j + PREFETCH + k])
         pa = param[rows[j]]
         pb = param[rows[j + 1]]
         pc = param[rows[j + 2]]

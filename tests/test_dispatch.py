@@ -71,3 +71,19 @@ def test_first_call_runs_reference_kernel_while_numba_loads_in_background():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_unaligned_arrays_run_the_fast_kernels_with_the_same_bits():
+    # e.g. arrays unpickled out of band (Dask); the declared-signature kernels (cos,
+    # activations) take possibly unaligned arrays
+    from caffe2ops import kernels
+
+    assert kernels.load()
+    x = (np.random.default_rng(3).standard_normal(5000) * 40).astype(np.float32)
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    xu = raw[1:].view(np.float32)
+    xu[:] = x
+    assert not xu.flags.aligned
+    assert CpuKernels("cos").get("cos", xu, xu) is not None
+    for fn in (c2.cos, c2.relu, c2.sigmoid, c2.tanh, c2.clip):
+        assert np.array_equal(fn(xu).view(np.uint32), fn(x).view(np.uint32)), fn.__name__

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 from numba.np.ufunc import parallel as _parallel
 
@@ -268,3 +268,61 @@ def prefetch_row(typingctx, table, row):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# --------------------------------------------------------- generic parallel wrappers (cached)
+#
+# A kernel handed to a parallel wrapper as a *dispatcher* (or captured in a closure) becomes
+# part of numba's cache key and is recompiled in every process (measured); as a first-class
+# function of an explicit signature it is cached. So the element-wise kernels without scalar
+# arguments declare their signatures (UNARY: ``kernel(x, out)``, BINARY: ``kernel(a, b, out)``,
+# float32 and float64, 1-D C-contiguous) and share the two wrappers below. The arrays are typed
+# as possibly unaligned, which aligned arrays convert to (measured: the same speed), so an
+# unaligned buffer (e.g. unpickled out of band) runs the same kernel.
+
+
+def _vector(t):
+    return types.Array(t, 1, "C", aligned=False)
+
+
+UNARY = {np.dtype(np.float32): types.void(_vector(types.float32), _vector(types.float32)),
+         np.dtype(np.float64): types.void(_vector(types.float64), _vector(types.float64))}
+BINARY = {np.dtype(t): types.void(_vector(nt), _vector(nt), _vector(nt))
+          for t, nt in ((np.float32, types.float32), (np.float64, types.float64))}
+
+
+@njit([types.void(types.FunctionType(s), *s.args, types.int64) for s in UNARY.values()],
+      parallel=True, cache=True)
+def unary_p(kernel, x, out, chunks):
+    """``kernel(x[chunk], out[chunk])`` for ``chunks`` 64-element-aligned chunks, in parallel."""
+    n = x.size
+    ch = chunk_length(n, chunks)
+    for c in prange(chunks):
+        s = min(n, c * ch)
+        e = min(n, s + ch)
+        kernel(x[s:e], out[s:e])
+
+
+@njit([types.void(types.FunctionType(s), *s.args, types.int64) for s in BINARY.values()],
+      parallel=True, cache=True)
+def binary_p(kernel, a, b, out, chunks):
+    """``kernel(a[chunk], b[chunk], out[chunk])`` for ``chunks`` chunks, in parallel."""
+    n = a.size
+    ch = chunk_length(n, chunks)
+    for c in prange(chunks):
+        s = min(n, c * ch)
+        e = min(n, s + ch)
+        kernel(a[s:e], b[s:e], out[s:e])
+
+
+def launch_declared(kernel, arrays: tuple, n: int, *, minimum: int | None = None) -> None:
+    """:func:`launch` for a kernel of a declared UNARY/BINARY signature: ``kernel(*arrays)`` in
+    the calling thread, or :func:`unary_p` / :func:`binary_p` over one chunk per thread."""
+    threads = threads_for(n, settings.PAR_MIN if minimum is None else minimum)
+    if threads == 1:
+        kernel(*arrays)
+        return
+    parallel = unary_p if len(arrays) == 2 else binary_p
+    with kernels.LAUNCH_LOCK:
+        set_threads(threads)
+        parallel(kernel, *arrays, threads)

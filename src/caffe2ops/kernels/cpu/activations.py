@@ -1,7 +1,8 @@
 """Relu, Sigmoid, Tanh and their gradients on the CPU.
 
-``<name>_s`` runs serially over 1-D C-contiguous arrays, ``<name>_p(..., chunks)`` runs it on
-contiguous chunks in a ``prange``; every element gets the same instructions on either path. No
+``<name>_s`` runs serially over 1-D C-contiguous arrays (declared signatures ``UNARY`` /
+``BINARY``), and ``_stream.unary_p`` / ``binary_p`` run it on contiguous chunks in a ``prange``;
+every element gets the same instructions on either path. No
 fast-math: each result is the reference kernel's IEEE formula (ops/activations.py), bit for bit.
 Sigmoid and Tanh are float32 only (Eigen's ``exp`` and rational ``tanh``, as Caffe2 computed
 them); the others take float32 and float64.
@@ -11,56 +12,54 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
-from caffe2ops.kernels.cpu._stream import cast_like, chunk_length, flat, launch
+from caffe2ops.kernels.cpu._stream import BINARY, UNARY, cast_like, flat, launch_declared
 
 _F32_ONLY = frozenset({np.dtype(np.float32)})
 #: dtypes per entry point (every other entry point: float32 and float64).
 DTYPES = {"sigmoid": _F32_ONLY, "tanh": _F32_ONLY}
 
 
-def _unary(serial, parallel, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    xf = flat(x)
-    launch(serial, parallel, (xf, flat(out)), xf.size, chunks_per_thread=1)
+def _unary(kernel, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    launch_declared(kernel, (flat(x), flat(out)), x.size)
     return out
 
 
-def _binary(serial, parallel, y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
-    yf = flat(y)
-    launch(serial, parallel, (yf, flat(dy), flat(out)), yf.size, chunks_per_thread=1)
+def _binary(kernel, y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
+    launch_declared(kernel, (flat(y), flat(dy), flat(out)), y.size)
     return out
 
 
 def relu(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = 0 if x < 0 else x`` (NaN and -0 pass). ``out`` may be ``x``."""
-    return _unary(relu_s, relu_p, x, out)
+    return _unary(relu_s, x, out)
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """float32 ``out = 1 / (1 + exp(-x))`` with Eigen's float ``exp`` (Caffe2's bits)."""
-    return _unary(sigmoid_s, sigmoid_p, x, out)
+    return _unary(sigmoid_s, x, out)
 
 
 def tanh(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """float32 ``out = tanh(x)`` by Eigen's rational approximation (Caffe2's bits)."""
-    return _unary(tanh_s, tanh_p, x, out)
+    return _unary(tanh_s, x, out)
 
 
 def relu_gradient(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = dy if y > 0 else +0``. ``out`` may be ``dy``."""
-    return _binary(relu_gradient_s, relu_gradient_p, y, dy, out)
+    return _binary(relu_gradient_s, y, dy, out)
 
 
 def sigmoid_gradient(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = (dy·y)·(1 − y)``. ``out`` may be ``dy``."""
-    return _binary(sigmoid_gradient_s, sigmoid_gradient_p, y, dy, out)
+    return _binary(sigmoid_gradient_s, y, dy, out)
 
 
 def tanh_gradient(y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = dy·(1 − y·y)``. ``out`` may be ``dy``."""
-    return _binary(tanh_gradient_s, tanh_gradient_p, y, dy, out)
+    return _binary(tanh_gradient_s, y, dy, out)
 
 
 _f = np.float32
@@ -76,7 +75,6 @@ B6, B4, B2 = _f(1.19825839466702e-06), _f(1.18534705686654e-04), _f(2.2684346324
 B0 = _f(4.89352518554385e-03)
 
 
-
 @intrinsic
 def _float32_from_bits(typingctx, bits):
     """The float32 whose bit pattern is the low 32 bits of the integer ``bits``."""
@@ -89,6 +87,7 @@ def _float32_from_bits(typingctx, bits):
         return builder.bitcast(value, ir.FloatType())
 
     return sig, codegen
+
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _eigen_exp(v):
@@ -111,13 +110,14 @@ def _eigen_exp(v):
     y = y * _float32_from_bits((np.int32(m) + np.int32(127)) << np.int32(23))
     return v if (v != v or v > y) else y
 
-@njit(cache=True, error_model="numpy")
+
+@njit([UNARY[np.dtype(np.float32)]], cache=True, error_model="numpy")
 def sigmoid_s(x, out):
     for i in range(x.size):
         out[i] = ONE / (_eigen_exp(-x[i]) + ONE)
-    return out
 
-@njit(cache=True, error_model="numpy")
+
+@njit([UNARY[np.dtype(np.float32)]], cache=True, error_model="numpy")
 def tanh_s(x, out):
     for i in range(x.size):
         v = x[i]
@@ -135,96 +135,35 @@ def tanh_s(x, out):
         q = q * x2 + B2
         q = q * x2 + B0
         out[i] = p / q
-    return out
 
-@njit(cache=True)
+
+@njit(list(UNARY.values()), cache=True)
 def relu_s(x, out):
     for i in range(x.size):
         v = x[i]
         zero = cast_like(0, v)
         out[i] = zero if v < zero else v
-    return out
 
-@njit(cache=True)
+
+@njit(list(BINARY.values()), cache=True)
 def relu_gradient_s(y, dy, out):
     for i in range(y.size):
         g = dy[i]
         zero = cast_like(0, g)
         out[i] = g if y[i] > zero else zero
-    return out
 
-@njit(cache=True)
+
+@njit(list(BINARY.values()), cache=True)
 def sigmoid_gradient_s(y, dy, out):
     for i in range(y.size):
         v = y[i]
         one = cast_like(1, v)
         out[i] = (dy[i] * v) * (one - v)
-    return out
 
-@njit(cache=True)
+
+@njit(list(BINARY.values()), cache=True)
 def tanh_gradient_s(y, dy, out):
     for i in range(y.size):
         v = y[i]
         one = cast_like(1, v)
         out[i] = dy[i] * (one - v * v)
-    return out
-
-@njit(parallel=True, cache=True)
-def sigmoid_p(x, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        sigmoid_s(x[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def tanh_p(x, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        tanh_s(x[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def relu_p(x, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        relu_s(x[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def relu_gradient_p(y, dy, out, chunks):
-    n = y.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        relu_gradient_s(y[s:e], dy[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def sigmoid_gradient_p(y, dy, out, chunks):
-    n = y.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        sigmoid_gradient_s(y[s:e], dy[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def tanh_gradient_p(y, dy, out, chunks):
-    n = y.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        tanh_gradient_s(y[s:e], dy[s:e], out[s:e])
-    return out

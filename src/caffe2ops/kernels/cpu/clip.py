@@ -80,6 +80,7 @@ def clip_s(x, lo, hi, out):
             out[i] = hi if hi < m else m
     return out
 
+
 @njit(cache=True)
 def clip_streamed(x, lo, hi, out, stream):
     if not stream:
@@ -95,6 +96,7 @@ def clip_streamed(x, lo, hi, out, stream):
     clip_s(x[stop:], lo, hi, out[stop:])
     store_fence()
     return out
+
 
 @njit(parallel=True, cache=True)
 def clip_p(x, lo, hi, out, chunks, stream):
@@ -112,6 +114,7 @@ def clip_p(x, lo, hi, out, chunks, stream):
         clip_streamed(x[s:e], lo, hi, out[s:e], stream)
     return out
 
+
 @njit(parallel=True, cache=True)
 def clip_plain_p(x, lo, hi, out, chunks):
     n = x.size
@@ -121,6 +124,7 @@ def clip_plain_p(x, lo, hi, out, chunks):
         e = min(n, s + ch)
         clip_s(x[s:e], lo, hi, out[s:e])
     return out
+
 
 @njit(cache=True)
 def clip_gradient_s(y, dy, lo, hi, out):
@@ -135,6 +139,7 @@ def clip_gradient_s(y, dy, lo, hi, out):
             v = y[i]
             out[i] = dy[i] * (one if (lo < v) & (v < hi) else zero)
     return out
+
 
 @njit(cache=True)
 def clip_gradient_streamed(y, dy, lo, hi, out, stream):
@@ -151,6 +156,7 @@ def clip_gradient_streamed(y, dy, lo, hi, out, stream):
     clip_gradient_s(y[stop:], dy[stop:], lo, hi, out[stop:])
     store_fence()
     return out
+
 
 @njit(parallel=True, cache=True)
 def clip_gradient_p(y, dy, lo, hi, out, chunks, stream):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
-from caffe2ops.kernels.cpu._stream import CONTRACT, chunk_length, flat, launch
+from caffe2ops.kernels.cpu._stream import BINARY, CONTRACT, UNARY, flat, launch_declared
 
 #: Element count from which float32 cos / cos_gradient use several threads (about 0.3 ns per
 #: element per core).
@@ -29,11 +29,10 @@ _F64 = np.dtype(np.float64)
 def cos(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = cos(x)``: float32 within 2.5e-7 (abs + rel) of float64 cos, float64 via libm;
     ±inf and NaN give NaN."""
-    xf = flat(x)
     if x.dtype == _F64:
-        launch(cos64_s, cos64_p, (xf, flat(out)), xf.size, minimum=PAR_MIN_COS64)
+        launch_declared(cos64_s, (flat(x), flat(out)), x.size, minimum=PAR_MIN_COS64)
     else:
-        launch(cos32_s, cos32_p, (xf, flat(out)), xf.size, minimum=PAR_MIN_COS)
+        launch_declared(cos32_s, (flat(x), flat(out)), x.size, minimum=PAR_MIN_COS)
     return out
 
 
@@ -41,12 +40,11 @@ def cos_gradient(x: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = (-dy) * sin(x)``: ``sin(x)`` computed like :func:`cos` (float32: the same
     polynomial and tolerance; float64: libm) and rounded to the dtype, then one multiply in the
     dtype. ``out`` may be ``dy`` or ``x``. ``cos_gradient(x, -1)`` is exactly that sine."""
-    xf = flat(x)
-    args = (xf, flat(dy), flat(out))
+    args = (flat(x), flat(dy), flat(out))
     if x.dtype == _F64:
-        launch(cos_gradient64_s, cos_gradient64_p, args, xf.size, minimum=PAR_MIN_COS64)
+        launch_declared(cos_gradient64_s, args, x.size, minimum=PAR_MIN_COS64)
     else:
-        launch(cos_gradient32_s, cos_gradient32_p, args, xf.size, minimum=PAR_MIN_COS)
+        launch_declared(cos_gradient32_s, args, x.size, minimum=PAR_MIN_COS)
     return out
 
 
@@ -96,6 +94,7 @@ def _wide_vectors(typingctx):
 
     return sig, codegen
 
+
 @njit(fastmath=CONTRACT, inline="always")
 def _sincos_f32(v):
     """(sin r, cos r, int32 bits of t, out-of-range flag) with v = k*pi/2 + r, float32."""
@@ -112,11 +111,13 @@ def _sincos_f32(v):
     u = np.uint32(q - np.int32(_MAGIC_BITS) + np.int32(_KBIG))
     return s, c, q, u
 
+
 @njit(fastmath=CONTRACT, inline="always")
 def _cos_f32(v):
     s, c, q, u = _sincos_f32(v)
     res = s if (q & np.int32(1)) != np.int32(0) else c
     return (-res if ((q + np.int32(1)) & np.int32(2)) != np.int32(0) else res), u
+
 
 @njit(fastmath=CONTRACT, inline="always")
 def _sin_f32(v):
@@ -124,7 +125,8 @@ def _sin_f32(v):
     res = c if (q & np.int32(1)) != np.int32(0) else s
     return (-res if (q & np.int32(2)) != np.int32(0) else res), u
 
-@njit(fastmath=CONTRACT, cache=True)
+
+@njit([UNARY[np.dtype(np.float32)]], fastmath=CONTRACT, cache=True)
 def cos32_s(x, out):
     _wide_vectors()
     big = np.uint32(2 * _KBIG)
@@ -139,9 +141,9 @@ def cos32_s(x, out):
             v = out[i]
             if _cos_f32(v)[1] > big:
                 out[i] = np.float32(math.cos(np.float64(v)))
-    return out
 
-@njit(fastmath=CONTRACT, cache=True)
+
+@njit([BINARY[np.dtype(np.float32)]], fastmath=CONTRACT, cache=True)
 def cos_gradient32_s(x, dy, out):
     _wide_vectors()
     if x.ctypes.data == out.ctypes.data:
@@ -165,56 +167,15 @@ def cos_gradient32_s(x, dy, out):
             v = x[i]
             if _sin_f32(v)[1] > big:  # out[i] still holds dy[i]
                 out[i] = (-out[i]) * np.float32(math.sin(np.float64(v)))
-    return out
 
-@njit(cache=True)
+
+@njit([UNARY[np.dtype(np.float64)]], cache=True)
 def cos64_s(x, out):
     for i in range(x.size):
         out[i] = math.cos(x[i])
-    return out
 
-@njit(cache=True)
+
+@njit([BINARY[np.dtype(np.float64)]], cache=True)
 def cos_gradient64_s(x, dy, out):
     for i in range(x.size):
         out[i] = (-dy[i]) * math.sin(x[i])
-    return out
-
-@njit(parallel=True, cache=True)
-def cos32_p(x, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        cos32_s(x[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def cos_gradient32_p(x, dy, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        cos_gradient32_s(x[s:e], dy[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def cos64_p(x, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        cos64_s(x[s:e], out[s:e])
-    return out
-
-@njit(parallel=True, cache=True)
-def cos_gradient64_p(x, dy, out, chunks):
-    n = x.size
-    ch = chunk_length(n, chunks)
-    for c in prange(chunks):
-        s = min(n, c * ch)
-        e = min(n, s + ch)
-        cos_gradient64_s(x[s:e], dy[s:e], out[s:e])
-    return out

@@ -61,6 +61,7 @@ def cosine_embedding_criterion_s(s, label, margin, out):
         out[i] = (one - v) if label[i] == 1 else d
     return out
 
+
 @njit(cache=True)
 def cosine_embedding_criterion_streamed(s_, label, margin, out, stream):
     if not stream:
@@ -77,6 +78,7 @@ def cosine_embedding_criterion_streamed(s_, label, margin, out, stream):
     store_fence()
     return out
 
+
 @njit(parallel=True, cache=True)
 def cosine_embedding_criterion_p(s_, label, margin, out, chunks, stream):
     n = s_.size
@@ -87,6 +89,7 @@ def cosine_embedding_criterion_p(s_, label, margin, out, chunks, stream):
         cosine_embedding_criterion_streamed(s_[s:e], label[s:e], margin, out[s:e], stream)
     return out
 
+
 @njit(cache=True)
 def cosine_embedding_criterion_gradient_s(s, label, dloss, margin, out):
     one = cast_like(1, margin)
@@ -95,6 +98,7 @@ def cosine_embedding_criterion_gradient_s(s, label, dloss, margin, out):
         g = dloss[i]
         out[i] = -g if label[i] == 1 else g * (one if s[i] >= margin else zero)
     return out
+
 
 @njit(cache=True)
 def cosine_embedding_criterion_gradient_streamed(s_, label, dloss, margin, out, stream):
@@ -112,6 +116,7 @@ def cosine_embedding_criterion_gradient_streamed(s_, label, dloss, margin, out, 
     cosine_embedding_criterion_gradient_s(s_[stop:], label[stop:], dloss[stop:], margin, out[stop:])
     store_fence()
     return out
+
 
 @njit(parallel=True, cache=True)
 def cosine_embedding_criterion_gradient_p(s_, label, dloss, margin, out, chunks, stream):

@@ -53,6 +53,7 @@ def cosine_similarity_s(x, y, eps, out):
         out[r] = xy / np.sqrt(max(x2, eps) * max(y2, eps))
     return out
 
+
 @njit(parallel=True, cache=True)
 def cosine_similarity_p(x, y, eps, out, chunks):
     n = x.shape[0]
@@ -62,6 +63,7 @@ def cosine_similarity_p(x, y, eps, out, chunks):
         e = min(n, a + ch)
         cosine_similarity_s(x[a:e], y[a:e], eps, out[a:e])
     return out
+
 
 @njit(cache=True)
 def cosine_similarity_gradient_s(x, y, dz, eps, dx, dy):
@@ -87,6 +89,7 @@ def cosine_similarity_gradient_s(x, y, dz, eps, dx, dy):
             dxr[i] = k * yv - kx * xv
             dyr[i] = k * xv - ky * yv
     return dx, dy
+
 
 @njit(parallel=True, cache=True)
 def cosine_similarity_gradient_p(x, y, dz, eps, dx, dy, chunks):

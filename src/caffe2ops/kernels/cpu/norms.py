@@ -55,6 +55,7 @@ def as_pointer(typingctx, addr, tmpl):
 
     return sig, codegen
 
+
 @njit(cache=True, nogil=True)
 def data_ptr(a):
     """Address of ``a``'s first element, or -1 when ``a`` is not contiguous (C or Fortran).
@@ -77,12 +78,14 @@ def sum_squares(x):
         s += v * v
     return s
 
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH_REASSOC)
 def sum_abs(x):
     s = 0.0
     for j in range(x.size):
         s += abs(np.float64(x[j]))
     return s
+
 
 @njit(cache=True, nogil=True)
 def max_bits(x, mask):
@@ -94,6 +97,7 @@ def max_bits(x, mask):
         v = x[j] & mask
         m = v if v > m else m
     return m
+
 
 @njit(cache=True, nogil=True)
 def reduce_part(ptrs, sizes, offs, tmpl, code, lo, hi, out):
@@ -109,6 +113,7 @@ def reduce_part(ptrs, sizes, offs, tmpl, code, lo, hi, out):
         lo = end
         i += 1
 
+
 @njit(cache=True, nogil=True)
 def maxbits_part(ptrs, sizes, offs, tmpl, lo, hi, out):
     """Elements ``[lo, hi)``: per-array max of ``bits & tmpl[0]`` over unsigned views."""
@@ -121,6 +126,7 @@ def maxbits_part(ptrs, sizes, offs, tmpl, lo, hi, out):
             out[i] = max_bits(x[lo - offs[i] : end - offs[i]], mask)
         lo = end
         i += 1
+
 
 @njit(cache=True, nogil=True)
 def rescan(x, code):
@@ -173,6 +179,7 @@ def pointer_table(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     ptrs = np.fromiter((data_ptr(a) for a in arrays), np.int64, len(arrays))
     sizes = np.fromiter((a.size for a in arrays), np.int64, len(arrays))
     return ptrs, sizes
+
 
 def num_parts(total: int) -> int:
     """Pieces for ``total`` elements: 1 below 2**17 (a thread hand-off costs ~20 µs), else up to

@@ -71,6 +71,7 @@ def _chains(idx, rows):
         nxt[i] = -1
     return heads[:nh], nxt
 
+
 @njit(cache=True)
 def _adagrad_row(w, h, g, lr, eps):
     for j in range(w.size):
@@ -78,6 +79,7 @@ def _adagrad_row(w, h, g, lr, eps):
         hj = h[j] + gj * gj
         h[j] = hj
         w[j] = w[j] + (lr * gj) / (np.sqrt(hj) + eps)
+
 
 @njit(parallel=True, cache=True)
 def sparse_adagrad_p(param, moment, idx, grad, lr, eps, chunks):
@@ -101,6 +103,7 @@ def sparse_adagrad_p(param, moment, idx, grad, lr, eps, chunks):
                 k = nxt[k]
     return param
 
+
 @njit(cache=True)
 def _rowwise_row(w, g, h0, lr, eps, zero):
     d = w.size
@@ -115,6 +118,7 @@ def _rowwise_row(w, g, h0, lr, eps, zero):
     for j in range(d):
         w[j] = w[j] + g[j] * step
     return hi
+
 
 @njit(parallel=True, cache=True)
 def rowwise_sparse_adagrad_p(param, moment, idx, grad, lr, eps, zero, chunks):
@@ -136,6 +140,7 @@ def rowwise_sparse_adagrad_p(param, moment, idx, grad, lr, eps, zero, chunks):
                 k = nxt[k]
     return param
 
+
 @njit(cache=True)
 def _adam_row(w, m, v, g, lr_corr, b1, b2, c1, c2, eps):
     for j in range(w.size):
@@ -145,6 +150,7 @@ def _adam_row(w, m, v, g, lr_corr, b1, b2, c1, c2, eps):
         m[j] = mj
         v[j] = vj
         w[j] = w[j] + lr_corr * mj / (np.sqrt(vj) + eps)
+
 
 @njit(parallel=True, cache=True)
 def sparse_adam_p(param, m1, m2, idx, grad, lr_corr, b1, b2, c1, c2, eps, chunks):

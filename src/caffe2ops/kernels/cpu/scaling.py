@@ -25,6 +25,7 @@ def _scale_inplace(x, f):
     for j in range(x.size):
         x[j] = x[j] * f
 
+
 @njit(cache=True, nogil=True)
 def _scale_copy(x, y, f):
     if f == 1:
@@ -33,6 +34,7 @@ def _scale_copy(x, y, f):
     else:
         for j in range(x.size):
             y[j] = x[j] * f
+
 
 @njit(cache=True, nogil=True)
 def scale_part(src, dst, sizes, offs, factors, tmpl, lo, hi):
@@ -57,6 +59,7 @@ def scale_part(src, dst, sizes, offs, factors, tmpl, lo, hi):
         hi = start
         i -= 1
 
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH_REASSOC)
 def _clamp_copy(x, y, lo_t, hi_t):
     c = 0
@@ -73,6 +76,7 @@ def _clamp_copy(x, y, lo_t, hi_t):
         y[j] = m
     return c, bad, s
 
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH_REASSOC)
 def _clamp_inplace(x, lo_t, hi_t):
     c = 0
@@ -88,6 +92,7 @@ def _clamp_inplace(x, lo_t, hi_t):
         c += 1 if (m < v or m > v) else 0  # NaN stays NaN and is not counted
         x[j] = m
     return c, bad, s
+
 
 @njit(cache=True, nogil=True)
 def clip_part(src, dst, sizes, offs, bounds, lo, hi, counts, bad, sums):

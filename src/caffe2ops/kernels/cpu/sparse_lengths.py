@@ -68,6 +68,7 @@ def _segment_sum(data, idx, a, e, o, last):
         for j in range(d):
             o[j] += row[j]
 
+
 @njit(cache=True)
 def _segment_weighted_sum(data, weights, idx, a, e, o, fused, last):
     d = o.size
@@ -84,6 +85,7 @@ def _segment_weighted_sum(data, weights, idx, a, e, o, fused, last):
         else:
             for j in range(d):
                 o[j] = o[j] + w * row[j]
+
 
 @njit(parallel=True, cache=True)
 def sparse_lengths_sum_p(data, idx, offsets, out, mean, one, chunks):
@@ -104,6 +106,7 @@ def sparse_lengths_sum_p(data, idx, offsets, out, mean, one, chunks):
                     o[j] *= inv
     return out
 
+
 @njit(parallel=True, cache=True)
 def sparse_lengths_weighted_sum_p(data, weights, idx, offsets, out, fused, chunks):
     """out[s] = sum of weights[k]*data[idx[k]] (fused multiply-add when ``fused``), in order."""
@@ -115,6 +118,7 @@ def sparse_lengths_weighted_sum_p(data, weights, idx, offsets, out, fused, chunk
             _segment_weighted_sum(data, weights, idx, offsets[s], offsets[s + 1], out[s], fused,
                                   last)
     return out
+
 
 @njit(parallel=True, cache=True)
 def sparse_lengths_gradient_p(dy, offsets, weights, mode, one, out, chunks):

@@ -71,6 +71,7 @@ def _unique_rows(indices, rows):
         c += seen[i]
     return uniq[:cnt]
 
+
 @njit(inline="always")
 def _rescale_row(pr, a, norm, use_max_norm, eps):
     n = cast_like(np.sqrt(a), norm)
@@ -79,6 +80,7 @@ def _rescale_row(pr, a, norm, use_max_norm, eps):
     scale = norm / (n + eps)
     for i in range(pr.size):
         pr[i] = pr[i] * scale
+
 
 @njit(cache=True)
 def _normalize_rows(param, rows, norm, use_max_norm, eps):
@@ -121,10 +123,12 @@ def _normalize_rows(param, rows, norm, use_max_norm, eps):
         _rescale_row(pa, a, norm, use_max_norm, eps)
         j += 1
 
+
 @njit(cache=True)
 def sparse_normalize_s(param, indices, norm, use_max_norm, eps):
     _normalize_rows(param, _unique_rows(indices, param.shape[0]), norm, use_max_norm, eps)
     return param
+
 
 @njit(parallel=True, cache=True)
 def sparse_normalize_p(param, indices, norm, use_max_norm, eps, chunks):

@@ -61,6 +61,7 @@ def thresholded_relu_s(x, alpha, out):
             out[i] = v if v > alpha else zero
     return out
 
+
 @njit(cache=True)
 def thresholded_relu_streamed(x, alpha, out, stream):
     if not stream:
@@ -76,6 +77,7 @@ def thresholded_relu_streamed(x, alpha, out, stream):
     thresholded_relu_s(x[stop:], alpha, out[stop:])
     store_fence()
     return out
+
 
 @njit(parallel=True, cache=True)
 def thresholded_relu_p(x, alpha, out, chunks, stream):
@@ -93,6 +95,7 @@ def thresholded_relu_p(x, alpha, out, chunks, stream):
         thresholded_relu_streamed(x[s:e], alpha, out[s:e], stream)
     return out
 
+
 @njit(cache=True)
 def thresholded_relu_gradient_s(y, dy, alpha, out):
     # alpha is the threshold applied to y (0 for the Y-based gradient, alpha for the X-based one)
@@ -104,6 +107,7 @@ def thresholded_relu_gradient_s(y, dy, alpha, out):
         for i in range(y.size):
             out[i] = dy[i] if y[i] > alpha else zero
     return out
+
 
 @njit(cache=True)
 def thresholded_relu_gradient_streamed(y, dy, alpha, out, stream):
@@ -120,6 +124,7 @@ def thresholded_relu_gradient_streamed(y, dy, alpha, out, stream):
     thresholded_relu_gradient_s(y[stop:], dy[stop:], alpha, out[stop:])
     store_fence()
     return out
+
 
 @njit(parallel=True, cache=True)
 def thresholded_relu_gradient_p(y, dy, alpha, out, chunks, stream):

@@ -224,6 +224,18 @@ def test_threading_layer_is_fork_safe():
     assert numba.threading_layer() in ("tbb", "workqueue"), numba.threading_layer()
 
 
+@pytest.mark.parametrize("first", ["cpu.launch", "cpu.clip", "cpu.norms"])
+def test_threading_layer_is_fork_safe_whatever_touches_the_kernels_first(first):
+    # compiling a parallel kernel starts numba's thread pool; touching the shared helpers or a
+    # family before kernels.load() once let numba pick "omp" (not fork-safe)
+    code = (f"from caffe2ops.kernels import cpu; {first}; import numba; "
+            "print(numba.threading_layer())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() in ("tbb", "workqueue"), out.stdout
+
+
 # --------------------------------------------------------------------- 3. overlapping out=
 
 _OUT_CASES = {

@@ -227,6 +227,7 @@ def __getattr__(name: str):
     if name in _MODULES:
         return family(name)
     if name in _SHARED:
+        load()
         from caffe2ops.kernels.cpu import _stream
 
         return getattr(_stream, name)

@@ -285,6 +285,12 @@ def _vector(t):
     return types.Array(t, 1, "C", aligned=False)
 
 
+# The wrappers below compile when this module is imported, and compiling a parallel function
+# starts numba's thread pool: choose the fork-safe threading layer first, whoever imports us
+# (measured: imported before caffe2ops.kernels.load(), numba picked "omp").
+kernels._LOADER["layer"] = kernels._configure_threading_layer()
+
+
 UNARY = {np.dtype(np.float32): types.void(_vector(types.float32), _vector(types.float32)),
          np.dtype(np.float64): types.void(_vector(types.float64), _vector(types.float64))}
 BINARY = {np.dtype(t): types.void(_vector(nt), _vector(nt), _vector(nt))

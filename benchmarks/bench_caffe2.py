@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fmt_time, markdown_table, max_threads  # noqa: E402
+from common import CAFFE2_TIME_NET, fmt_time, markdown_table, max_threads  # noqa: E402
 
 N = 10_000_000
 ROWS, DIM = 156_250, 64  # CosineSimilarity: 1e7 elements per input
@@ -80,15 +80,7 @@ for k in set(ins) | set(outs):
         workspace.FeedBlob(k, builtins._op_bench[k])
 net = core.Net('bench_' + op_type)
 net.Proto().op.extend([core.CreateOperator(op_type, ins, outs, **args)])
-workspace.CreateNet(net)
-workspace.RunNet(net.Proto().name)
-times = []
-for _ in range(int(feeds['block'][0])):
-    t0 = time.perf_counter()
-    workspace.RunNet(net.Proto().name)
-    times.append(time.perf_counter() - t0)
-result = {'times': np.array(times)}
-"""
+""" + CAFFE2_TIME_NET
 
 #: Seconds of idling before each block (as in bench_sparse.py).
 IDLE = 0.3

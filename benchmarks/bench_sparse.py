@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fmt_time, markdown_table, max_threads, set_threads  # noqa: E402
+from common import CAFFE2_TIME_NET, fmt_time, markdown_table, max_threads, set_threads  # noqa: E402
 
 ROWS, DIM, BAGS, BAG = 1_000_000, 64, 10_000, 10
 
@@ -121,15 +121,7 @@ import json
 ops = json.loads(feeds['ops'].tobytes().decode())
 net = core.Net('bench_' + feeds['case'].tobytes().decode())
 net.Proto().op.extend([core.CreateOperator(t, i, o) for t, i, o in ops])
-workspace.CreateNet(net)
-workspace.RunNet(net.Proto().name)
-times = []
-for _ in range(int(feeds['block'][0])):
-    t0 = time.perf_counter()
-    workspace.RunNet(net.Proto().name)
-    times.append(time.perf_counter() - t0)
-result = {'times': np.array(times)}
-"""
+""" + CAFFE2_TIME_NET
 
 
 def caffe2_worker():

@@ -170,3 +170,19 @@ def compile_times(dtypes: str = "float32") -> dict[str, Any]:
             data["process_wall_s"] = time.perf_counter() - t0
             result[label] = data
     return result
+
+
+#: Inside the real-Caffe2 process (``tests/parity/harness.py``'s ``exec``, which provides
+#: ``workspace``, ``np`` and ``feeds``): create ``net`` once, run it once untimed, then time
+#: ``feeds['block']`` runs of it; the times come back as ``result['times']``.
+CAFFE2_TIME_NET = """
+import time
+workspace.CreateNet(net)
+workspace.RunNet(net.Proto().name)
+times = []
+for _ in range(int(feeds['block'][0])):
+    t0 = time.perf_counter()
+    workspace.RunNet(net.Proto().name)
+    times.append(time.perf_counter() - t0)
+result = {'times': np.array(times)}
+"""

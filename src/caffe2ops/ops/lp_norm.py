@@ -33,10 +33,6 @@ def check_p(op: str, p: Any) -> int:
     return int(p)
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
-
-
 def lp_norm_reference(x: np.ndarray, p: int, average: bool, out: np.ndarray) -> np.ndarray:
     """``Σ|x|`` or ``Σx²`` (/numel) accumulated in float64, rounded once into ``out`` ([1])."""
     flat = x.reshape(-1)
@@ -63,7 +59,7 @@ def lp_norm_gradient_reference(
     """Caffe2's ``dX``: ``(2x)·(dN/size)`` for p=2, ``sign_eps(x)·(dN/size)`` for p=1."""
     if x.size == 0:
         return out
-    ct = _compute_dtype(x.dtype)
+    ct = c.compute_dtype(x.dtype)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         s = ct.type(ct.type(dn) / ct.type(x.size if average else 1))
         xc = x.astype(ct, copy=False)

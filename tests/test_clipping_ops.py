@@ -298,6 +298,27 @@ def test_lp_norm_reference(dtype, p, average):
     assert_bits_equal(z, y)
 
 
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("average", [False, True])
+def test_lp_norm_float32_fast_kernel_equals_reference(p, average):
+    """float32 LpNorm sums in the CPU norms kernel (vector lanes); the result is the
+    reference's (einsum / chunked float64 sums) rounded the same, specials included."""
+    from caffe2ops import kernels
+
+    assert kernels.load()
+    rng = np.random.RandomState(5)
+    cases = [rng.randn(n).astype(np.float32) * s for n, s in
+             ((1, 1.0), (1000, 3.0), (131_072, 0.01), (1_000_003, 1e18))]
+    cases.append(np.array([1.0, np.inf, -2.0], np.float32))
+    cases.append(np.array([np.nan, 1.0], np.float32))
+    cases.append(np.full(4, 3e38, np.float32))  # the float64 sum overflows float32: inf
+    for x in cases:
+        got = c2.lp_norm(x, p=p, average=average)
+        with c2.reference_kernels():
+            want = c2.lp_norm(x, p=p, average=average)
+        assert_bits_equal(got, want)
+
+
 def test_lp_norm_caffe2_example_and_accuracy():
     assert_bits_equal(c2.lp_norm(np.array([5.0, 2.0], np.float32)), np.array([29.0], np.float32))
     # float16 accumulates in float64: a float16 running sum would stop at 2048.

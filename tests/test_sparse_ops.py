@@ -97,6 +97,43 @@ def test_sparse_optimizer_kernels_match_reference_with_duplicates(dtype, d):
             _same(out, ref, name)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_and_weighted_sum_kernels_match_reference(dtype):
+    """ScatterWeightedSum and SparseToDense (the ordered row scatter, duplicates included) and
+    WeightedSum (2 and 3 pairs, in place, above the parallel threshold) bit for bit; IEEE
+    specials in the data."""
+    r, table, idx, _ = _data(4, d=19, dtype=dtype)
+    table.reshape(-1)[::97] = np.nan
+    table.reshape(-1)[5::101] = -0.0
+    x1 = r.standard_normal((idx.size, 19)).astype(dtype)
+    x1.reshape(-1)[::89] = np.inf
+    w = [np.array([v], dtype) for v in (1.0, -0.3, 0.7)]
+    n = cpu.PAR_MIN + 4099
+    big = [r.standard_normal(n).astype(dtype) for _ in range(3)]
+    big[0][::1013] = -0.0
+    big[1][::997] = np.nan
+
+    def in_place():
+        y = big[0].copy()
+        return c2.weighted_sum(y, w[1], big[1], w[2], out=y)
+
+    cases = {
+        "ScatterWeightedSum w0=1": lambda: c2.scatter_weighted_sum(table.copy(), w[0], idx, x1,
+                                                                   w[1]),
+        "ScatterWeightedSum two pairs": lambda: c2.scatter_weighted_sum(
+            table.copy(), w[2], idx, x1, w[1], x1[::-1].copy(), w[2]),
+        "SparseToDense": lambda: c2.sparse_to_dense(idx, x1, table),
+        "WeightedSum 2": lambda: c2.weighted_sum(big[0], w[1], big[1], w[2]),
+        "WeightedSum 3": lambda: c2.weighted_sum(big[0], w[1], big[1], w[2], big[2], w[0]),
+        "WeightedSum in place": in_place,
+        "WeightedSum small": lambda: c2.weighted_sum(table, w[2], table[::-1].copy(), w[1]),
+    }
+    for name, fn in cases.items():
+        ref, outs = _all_ways(fn)
+        for out in outs:
+            _same(out, ref, name)
+
+
 def test_sparse_adagrad_duplicates_apply_in_order():
     p = np.ones((3, 1), F32)
     h = np.zeros((3, 1), F32)

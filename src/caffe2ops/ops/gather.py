@@ -20,7 +20,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorIndexError, OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import Arg, OpSchema, register
+
+KERNELS = CpuKernels("gather")  # caffe2ops/kernels/cpu/gather.py
 
 GATHER = "Gather"
 TO_DENSE = "SparseToDense"
@@ -108,9 +111,22 @@ def sparse_to_dense(indices: Any, values: Any, data_to_infer_dim: Any = None) ->
         n = int(x.max()) + 1 if x.size else 0
     idx = c.copied_row_indices(TO_DENSE, "input INDICES", x, n)
     out = np.zeros((n, *values.shape[1:]), values.dtype)
-    with np.errstate(invalid="ignore", over="ignore"):
-        np.add.at(out, idx, values)
+    add_rows(out, idx, values)
     return out
+
+
+def add_rows(table: np.ndarray, idx: np.ndarray, values: np.ndarray, w: Any = None) -> None:
+    """``table[idx[k]] = table[idx[k]] + values[k]`` (``+ w*values[k]`` with ``w`` a scalar of
+    the dtype, the product rounded first) for k in index order, in place; ``table`` a fresh
+    or C-contiguous array, ``idx`` checked int64, ``values`` ``idx.shape + table.shape[1:]``."""
+    d = table.size // table.shape[0] if table.shape[0] else 0
+    t2, v2 = table.reshape(table.shape[0], d), values.reshape(idx.size, d)
+    kernel = KERNELS.get("scatter_add_rows", t2, v2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if kernel is not None:
+            kernel(t2, idx, v2, table.dtype.type(1) if w is None else w)
+        else:
+            np.add.at(table, idx, values if w is None else w * values)
 
 
 def _run_gather(op, inputs, outs):

@@ -15,8 +15,10 @@ import numpy as np
 
 from caffe2ops.errors import OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
+from caffe2ops.ops._dispatch import CpuKernels
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
+KERNELS = CpuKernels("norms")  # caffe2ops/kernels/cpu/norms.py (shared with the toolkit)
 OP, GRAD = "LpNorm", "LpNormGradient"
 EPS = 1e-12
 _CHUNK = 1 << 18  # elements of |x| held at a time
@@ -33,24 +35,42 @@ def check_p(op: str, p: Any) -> int:
     return int(p)
 
 
-def lp_norm_reference(x: np.ndarray, p: int, average: bool, out: np.ndarray) -> np.ndarray:
-    """``Σ|x|`` or ``Σx²`` (/numel) accumulated in float64, rounded once into ``out`` ([1])."""
+def lp_norm_reference(x: np.ndarray, p: int, average: bool, out: np.ndarray,
+                      total: float | None = None) -> np.ndarray:
+    """``Σ|x|`` or ``Σx²`` (/numel) accumulated in float64, rounded once into ``out`` ([1]);
+    ``total``: that float64 sum, computed by the caller."""
     flat = x.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
-        if p == 2 and flat.size <= _SMALL:
-            f64 = flat.astype(np.float64, copy=False)
-            total = float(np.dot(f64, f64))
-        elif p == 2:  # einsum casts to float64 in buffered blocks: no float64 copy of x
-            total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
-        else:
-            total = 0.0
-            for start in range(0, flat.size, _CHUNK):
-                total += float(np.add.reduce(np.abs(flat[start:start + _CHUNK]),
-                                             dtype=np.float64))
+        if total is None:
+            total = _reference_total(flat, p)
         if average:
             total /= flat.size
         np.copyto(out, np.float64(total), casting="unsafe")
     return out
+
+
+def _reference_total(flat: np.ndarray, p: int) -> float:
+    if p == 2 and flat.size <= _SMALL:
+        f64 = flat.astype(np.float64, copy=False)
+        return float(np.dot(f64, f64))
+    if p == 2:  # einsum casts to float64 in buffered blocks: no float64 copy of x
+        return float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    total = 0.0
+    for start in range(0, flat.size, _CHUNK):
+        total += float(np.add.reduce(np.abs(flat[start:start + _CHUNK]), dtype=np.float64))
+    return total
+
+
+def _fast_total(x: np.ndarray, p: int) -> float | None:
+    """The float64 sum from the CPU norms kernel (one thread, vector lanes) for float32 ``x``,
+    else None. Each float32 square is exact in float64, so the float64 sums of the kernel and of
+    the reference differ by rounding alone (relative ~n·2^-53) and round to the same float32
+    except within that distance of a float32 rounding boundary. float64 ``x`` keeps the
+    reference, whose float64 result depends on the summation order."""
+    if x.dtype != np.float32:
+        return None
+    kernel = KERNELS.get("sum_squares" if p == 2 else "sum_abs", x)
+    return None if kernel is None else float(kernel(x.reshape(-1)))
 
 
 def lp_norm_gradient_reference(
@@ -91,7 +111,7 @@ def lp_norm(x: Any, p: int = 2, average: bool = False, *, out: Any = None):
     if average and x.size == 0:
         raise OperatorValueError(f"{OP}: input X is empty, so its average norm is undefined")
     y = c.output(OP, out, (1,), x.dtype)
-    return lp_norm_reference(x, p, average, y)
+    return lp_norm_reference(x, p, average, y, _fast_total(x, p))
 
 
 def lp_norm_gradient(x: Any, dn: Any, p: int = 2, average: bool = False, *, out: Any = None):

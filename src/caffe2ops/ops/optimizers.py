@@ -35,6 +35,7 @@ import numpy as np
 from caffe2ops.errors import OperatorTypeError, OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops._dispatch import CpuKernels
+from caffe2ops.ops.gather import add_rows
 from caffe2ops.runtime.schema import NO_GRADIENT, SHOULD_NOT_DO_GRADIENT, Arg, OpSchema, register
 
 KERNELS = CpuKernels("optimizers")  # caffe2ops/kernels/cpu/optimizers.py
@@ -136,6 +137,19 @@ def weighted_sum(*pairs: Any, out: np.ndarray | None = None) -> np.ndarray:
         ws.append(_scalar(WSUM, f"w{k // 2}", pairs[k + 1], x0))
     if out is not None and out is not x0:
         out = c.output(WSUM, out, x0.shape, x0.dtype, no_alias=tuple(xs))
+    if len(xs) > 1:
+        y = np.empty(x0.shape, x0.dtype) if out is None else out
+        pair = KERNELS.get("weighted_sum", x0, xs[1], y)
+        if pair is not None:
+            pair(x0, ws[0], xs[1], ws[1], y)
+            add = KERNELS.get("weighted_sum_add", *xs[2:], y)
+            for x, w in zip(xs[2:], ws[2:], strict=True):
+                if add is not None:
+                    add(y, x, w)
+                else:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        np.add(y, w * x, out=y)
+            return y
     with np.errstate(over="ignore", invalid="ignore"):
         y = np.multiply(x0, ws[0], out=out)
         for x, w in zip(xs[1:], ws[1:], strict=True):
@@ -207,7 +221,7 @@ def scatter_weighted_sum(x0: np.ndarray, w0: Any, indices: Any, *pairs: Any) -> 
         if w0 != 1:
             _scale_rows(table, idx, w0)
         for xk, wk in slices:
-            _add_rows(table, idx, wk * xk)
+            add_rows(table, idx, xk, wk)
     return x0
 
 
@@ -217,11 +231,6 @@ def _scale_rows(table: np.ndarray, idx: np.ndarray, w) -> None:
     for k in range(int(counts.max()) if counts.size else 0):
         rows = order[counts > k]
         table[rows] = table[rows] * w
-
-
-def _add_rows(table: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:
-    """``table[idx[j]] = table[idx[j]] + values[j]`` in order of j (``np.add.at`` is ordered)."""
-    np.add.at(table, idx, values)
 
 
 # --------------------------------------------------------------------------------------------

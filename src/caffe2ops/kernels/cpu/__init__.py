@@ -40,7 +40,7 @@ __all__ = ["CHUNKS_PER_THREAD", "FAMILIES", "PAR_MIN", "SHARED_MODULES", "STREAM
 
 #: The operator families with CPU kernels (module names, as in ``caffe2ops.ops``).
 FAMILIES = ("clip", "thresholded_relu", "cos", "cosine_embedding_criterion", "cosine_similarity",
-            "sparse_normalize", "activations", "sparse_lengths", "optimizers")
+            "sparse_normalize", "activations", "sparse_lengths", "optimizers", "gather")
 #: Element count from which the memory-bound element-wise kernels use several threads. Measured
 #: on a 2-core AMD EPYC (float32 Clip, warm caches): one thread is faster up to 2**19 elements
 #: (47 vs 53 us), even at 2**20 (96 vs 95-105 us), and two are faster from 2**21 (119 vs 239 us).

@@ -1,4 +1,4 @@
-"""SparseAdagrad, RowWiseSparseAdagrad and SparseAdam on the CPU (in place).
+"""WeightedSum, SparseAdagrad, RowWiseSparseAdagrad and SparseAdam on the CPU (in place).
 
 Preconditions as in :mod:`caffe2ops.kernels.cpu.sparse_lengths`. Duplicate indices: a serial
 pass links each occurrence to the next occurrence of the same row (``_chains``); the parallel
@@ -11,12 +11,88 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from caffe2ops.kernels.cpu._stream import PREFETCH, cast_like, launch, prefetch_row
+from caffe2ops.kernels.cpu._stream import (
+    PREFETCH,
+    cast_like,
+    chunk_length,
+    flat,
+    launch,
+    prefetch_row,
+)
 from caffe2ops.kernels.cpu.sparse_lengths import PAR_MIN_SPARSE
 
 
 def _run(parallel, args: tuple, work: int) -> None:
     launch(None, parallel, args, work, minimum=PAR_MIN_SPARSE, chunks_per_thread=1)
+
+
+def weighted_sum(x0: np.ndarray, w0: object, x1: np.ndarray, w1: object,
+                 out: np.ndarray) -> np.ndarray:
+    """``out = w0*x0 + w1*x1`` element-wise, each product rounded to the dtype, then the sum
+    (WeightedSum's first two pairs in one pass). ``out`` may be ``x0`` or ``x1``."""
+    t = out.dtype.type
+    of = flat(out)
+    launch(weighted_sum_s, weighted_sum_p, (flat(x0), t(w0), flat(x1), t(w1), of), of.size)
+    return out
+
+
+def weighted_sum_add(y: np.ndarray, x: np.ndarray, w: object) -> np.ndarray:
+    """``y = y + w*x`` in place (WeightedSum's further pairs), ``w*x`` rounded first."""
+    yf = flat(y)
+    launch(weighted_sum_add_s, weighted_sum_add_p, (yf, flat(x), y.dtype.type(w)), yf.size)
+    return y
+
+
+def warm_up_calls(a: np.ndarray, b: np.ndarray, o: np.ndarray) -> dict:
+    """One small call per dense entry point (``a``, ``b``, ``o``: 1-D arrays of one dtype)."""
+    one = a.dtype.type(1)
+    return {"weighted_sum": lambda: weighted_sum(a, one, b, one, o),
+            "weighted_sum_add": lambda: weighted_sum_add(o, a, one)}
+
+
+@njit(cache=True)
+def weighted_sum_s(x0, w0, x1, w1, out):
+    # Aliased arrays take a loop over the distinct ones (LLVM's runtime alias check would send
+    # the overlapping pair to its scalar loop).
+    if out.ctypes.data == x0.ctypes.data:
+        for i in range(out.size):
+            out[i] = w0 * out[i] + w1 * x1[i]
+    elif out.ctypes.data == x1.ctypes.data:
+        for i in range(out.size):
+            out[i] = w0 * x0[i] + w1 * out[i]
+    else:
+        for i in range(out.size):
+            out[i] = w0 * x0[i] + w1 * x1[i]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def weighted_sum_p(x0, w0, x1, w1, out, chunks):
+    n = out.size
+    ch = chunk_length(n, chunks)
+    for c in prange(chunks):
+        s = min(n, c * ch)
+        e = min(n, s + ch)
+        weighted_sum_s(x0[s:e], w0, x1[s:e], w1, out[s:e])
+    return out
+
+
+@njit(cache=True)
+def weighted_sum_add_s(y, x, w):
+    for i in range(y.size):
+        y[i] = y[i] + w * x[i]
+    return y
+
+
+@njit(parallel=True, cache=True)
+def weighted_sum_add_p(y, x, w, chunks):
+    n = y.size
+    ch = chunk_length(n, chunks)
+    for c in prange(chunks):
+        s = min(n, c * ch)
+        e = min(n, s + ch)
+        weighted_sum_add_s(y[s:e], x[s:e], w)
+    return y
 
 
 def sparse_adagrad(param: np.ndarray, moment: np.ndarray, idx: np.ndarray, grad: np.ndarray,

@@ -13,9 +13,9 @@ Both runtimes run the same NetDefs (``workspace.RunNet``; output blobs are reuse
 by both); Caffe2 is timed inside its own process (``caffe2.exec``), so no pipe transfer counts.
 Same thread count everywhere (caffe2ops kernels and ``torch.set_num_threads``; Caffe2's CPU
 operators are single-threaded).
-caffe2ops and Caffe2 are timed in interleaved blocks (``--rounds`` x ``--block`` calls each);
-PyTorch then runs the same rounds in a process of its own (see :func:`torch_in_subprocess`);
-times are medians.
+caffe2ops, PyTorch (in a worker process of its own, :class:`TorchWorker`) and Caffe2 are timed in
+interleaved blocks (``--rounds`` x ``--block`` calls each, a pause before every block); times are
+medians.
 
 Run standalone: ``python benchmarks/bench_sparse.py [--rounds N] [--block N] [--threads N]
 [--no-caffe2]``.
@@ -36,17 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CAFFE2_TIME_NET, fmt_time, markdown_table, max_threads, set_threads  # noqa: E402
 
 ROWS, DIM, BAGS, BAG = 1_000_000, 64, 10_000, 10
-
-
-def median_time(fn, repeat: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def make_data(seed: int = 0):
@@ -171,77 +160,114 @@ def torch_cases(data) -> dict:
     return cases
 
 
+def local_runner(cases: dict):
+    """``run(case, block) -> [seconds, ...]``: ``block`` timed calls of ``cases[case]`` here."""
+    warmed: set = set()
+
+    def run(case: str, block: int) -> list[float]:
+        if case not in warmed:  # warm-up (compilation, first-touch pages)
+            cases[case]()
+            warmed.add(case)
+        times = []
+        for _ in range(block):
+            t0 = time.perf_counter()
+            cases[case]()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    return run
+
+
+def caffe2_runner(worker):
+    def run(case: str, block: int) -> list[float]:
+        ops = np.frombuffer(json.dumps(CASES[case]).encode(), np.uint8)
+        res = worker.exec(CAFFE2_RUN, case=np.frombuffer(case.encode(), np.uint8), ops=ops,
+                          block=np.array([block]))
+        return list(res["times"])
+
+    return run
+
+
+class TorchWorker:
+    """PyTorch in a process of its own, kept for the whole benchmark and timed in the same
+    rounds as the others: its OpenMP runtime and allocations, in the same process as our
+    kernels, slowed them by up to 2x here (measured), and a run of its own after ours would meet
+    another spell of this shared machine (measured: its SparseLengthsSum 2.3 ms in one run,
+    3.4 ms in the next)."""
+
+    def __init__(self, threads: int) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--torch-worker", "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the PyTorch worker did not start")
+
+    def run(self, case: str, block: int) -> list[float]:
+        self.proc.stdin.write(f"{case} {block}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def torch_worker_loop(threads: int) -> None:
+    set_threads(threads)
+    run = local_runner(torch_cases(make_data()))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        case, block = line.split()
+        print(json.dumps(run(case, int(block))), flush=True)
+
+
 #: Seconds of idling before each block: PyTorch's OpenMP workers spin-wait after a parallel
 #: region (about 0.2 s by default) and would otherwise steal the cores from whoever runs next.
 IDLE = 0.3
 
 
-def interleaved(contenders: dict, worker, rounds: int, block: int) -> dict:
+def interleaved(runners: dict, rounds: int, block: int) -> dict:
     """Per case: ``rounds`` rounds of a block of ``block`` timed calls of each contender in
-    turn (then Caffe2 when ``worker``), so a slow spell of a shared machine hits all alike."""
+    turn, so a slow spell of a shared machine hits all alike; medians."""
     samples: dict = {}
     for case in CASES:
-        got: dict[str, list[float]] = {"caffe2": []}
-        for who, cases in contenders.items():
-            got[who] = []
-            cases[case]()  # warm-up (compilation, first-touch pages)
+        got: dict[str, list[float]] = {who: [] for who in runners}
         for _ in range(rounds):
-            for who, cases in contenders.items():
+            for who, run in runners.items():
                 time.sleep(IDLE)
-                for _ in range(block):
-                    t0 = time.perf_counter()
-                    cases[case]()
-                    got[who].append(time.perf_counter() - t0)
-            if worker is not None:
-                time.sleep(IDLE)
-                ops = np.frombuffer(json.dumps(CASES[case]).encode(), np.uint8)
-                res = worker.exec(CAFFE2_RUN, case=np.frombuffer(case.encode(), np.uint8),
-                                  ops=ops, block=np.array([block]))
-                got["caffe2"] += list(res["times"])
+                got[who] += run(case, block)
         samples[case] = {k: (statistics.median(v) if v else None) for k, v in got.items()}
     return samples
 
 
-def torch_in_subprocess(threads: int, rounds: int, block: int) -> dict:
-    """PyTorch in a process of its own: its OpenMP runtime and allocations, in the same process
-    as our kernels, slowed them by up to 2x in this benchmark (measured), which would flatter
-    PyTorch."""
-    import subprocess
-
-    out = subprocess.run(
-        [sys.executable, __file__, "--torch-only", "--threads", str(threads),
-         "--rounds", str(rounds), "--block", str(block)],
-        check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--block", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="default: all (NUMBA_NUM_THREADS)")
     ap.add_argument("--no-caffe2", action="store_true")
-    ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     threads = args.threads or max_threads()
-    data = make_data()
-    if args.torch_only:
-        set_threads(threads)
-        res = interleaved({"torch": torch_cases(data)}, None, args.rounds, args.block)
-        print(json.dumps({case: r["torch"] for case, r in res.items()}))
+    if args.torch_worker:
+        torch_worker_loop(threads)
         return
     from caffe2ops import kernels
 
     kernels.set_num_threads(threads)  # (common.set_threads would import torch here)
     worker = None if args.no_caffe2 else caffe2_worker()
+    torch_worker = TorchWorker(threads)
+    runners = {"ours": local_runner(ours_cases(make_data())), "torch": torch_worker.run}
+    if worker is not None:
+        runners["caffe2"] = caffe2_runner(worker)
     try:
-        res = interleaved({"ours": ours_cases(data)}, worker, args.rounds, args.block)
+        res = interleaved(runners, args.rounds, args.block)
     finally:
+        torch_worker.close()
         if worker is not None:
             worker.close()
-    del data
-    for case, t in torch_in_subprocess(threads, args.rounds, args.block).items():
-        res[case]["torch"] = t
     labels = {"sls": ("SparseLengthsSum", "EmbeddingBag fwd"),
               "sls+grad": ("SparseLengthsSum + gradient", "EmbeddingBag fwd+bwd"),
               "sparse_adagrad": ("SparseAdagrad", "optim.Adagrad (sparse)"),
@@ -249,7 +275,7 @@ def main() -> None:
     rows = []
     for key, (label, peer) in labels.items():
         r = res[key]
-        ours, c2t, tt = r["ours"], r["caffe2"], r["torch"]
+        ours, c2t, tt = r["ours"], r.get("caffe2"), r["torch"]
         rows.append([label, fmt_time(ours), fmt_time(c2t),
                      f"{c2t / ours:.2f}x" if c2t else "–", f"{fmt_time(tt)} ({peer})",
                      f"{tt / ours:.2f}x"])

@@ -335,6 +335,27 @@ def run_caffe2_bench(threads: int) -> Any:
     return json.loads(text) if text.strip() else None
 
 
+#: The model-level benchmarks, each run as a script of its own (its own BLAS/torch thread set-up
+#: and worker processes) with ``--threads``: the flag that skips it, and its title.
+SCRIPTS = {"bench_fc.py": ("--no-fc", "FC forward + backward"),
+           "bench_sparse.py": ("--no-sparse", "sparse lookups and optimizers"),
+           "bench_train.py": ("--no-train", "the main job's training step")}
+
+
+def run_script_bench(script: str, threads: int) -> dict:
+    """``benchmarks/<script> --threads N`` in a process of its own; its tables are printed and
+    kept (with the exit status) for ``results.json``."""
+    import subprocess
+
+    print(f"\n## {SCRIPTS[script][1]} (`benchmarks/{script}`)", flush=True)
+    proc = subprocess.run([sys.executable, str(HERE / script), "--threads", str(threads)],
+                          capture_output=True, text=True)
+    print(proc.stdout.strip(), flush=True)
+    if proc.returncode:
+        print(proc.stderr[-2000:], file=sys.stderr)
+    return {"returncode": proc.returncode, "stdout": proc.stdout}
+
+
 def run_clipping_bench(threads: list[int], quick: bool) -> Any:
     path = HERE / "bench_clipping.py"
     if not path.exists():
@@ -462,6 +483,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-dask", action="store_true", help="skip bench_dask.py")
     ap.add_argument("--no-caffe2", action="store_true",
                     help="skip bench_caffe2.py (the real-Caffe2 column; needs .venv-caffe2)")
+    for flag, title in SCRIPTS.values():
+        ap.add_argument(flag, action="store_true", help=f"skip {title}")
     ap.add_argument("--json", default=str(HERE / "results.json"), help="output file")
     args = ap.parse_args(argv)
     repeat = max(7, args.repeat)
@@ -509,6 +532,10 @@ def main(argv: list[str] | None = None) -> dict:
             res["clipping"] = clip_res
     if not args.no_caffe2 and not args.quick:
         res["caffe2"] = run_caffe2_bench(max(threads))
+    if not args.quick:
+        for script, (flag, _) in SCRIPTS.items():
+            if not getattr(args, flag[2:].replace("-", "_")):
+                res[script.removesuffix(".py")] = run_script_bench(script, max(threads))
     if not args.no_dask and importlib.util.find_spec("distributed") is not None:
         try:
             res["dask"] = run_dask_bench(args.quick)

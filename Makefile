@@ -9,8 +9,9 @@ PIP := $(PY) -m pip
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The demo's install includes the plot extra (matplotlib): the main job writes its training plot.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[plot]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)

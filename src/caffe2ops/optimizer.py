@@ -47,6 +47,7 @@ import numpy as np
 
 from caffe2ops import core
 from caffe2ops.modeling import parameter_info
+from caffe2ops.modeling.gradient_clipping import get_param_device
 from caffe2ops.proto import caffe2_pb2
 from caffe2ops.runtime import scope
 
@@ -469,25 +470,6 @@ def _get_param_to_device(model) -> dict:
     param_to_device = infer_blob_devices(model.net)
     param_to_device.update(infer_blob_devices(model.param_init_net))
     return param_to_device
-
-
-def get_param_device(param_name, grad, param_to_device=None, default_device=None):
-    """The device of ``param_name``: where an op creates it, else its gradient's (values, then
-    indices, for a sparse one), else ``default_device``; ``AssertionError`` if none."""
-    device = default_device
-    param_to_device = param_to_device or {}
-    if param_name in param_to_device:
-        device = param_to_device[param_name]
-    elif isinstance(grad, core.GradientSlice):
-        if str(grad.values) in param_to_device:
-            device = param_to_device[str(grad.values)]
-        elif str(grad.indices) in param_to_device:
-            device = param_to_device[str(grad.indices)]
-    elif str(grad) in param_to_device:
-        device = param_to_device[str(grad)]
-    if device is None:
-        raise AssertionError(f"Cannot infer device for {param_name}: no op creates it")
-    return device
 
 
 def get_lr_injection():

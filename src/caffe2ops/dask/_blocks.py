@@ -123,18 +123,24 @@ def _norms(parts: np.ndarray, code: int) -> np.ndarray:
     return np.sqrt(parts[:, 0]) if code == 2 else parts[:, 0].copy()
 
 
-def global_summary(parts, ord, names, nonfinite, all_half):
-    """``[total, factor, nonfinite, norm_1, ..., norm_k]`` from per-array reduced partials."""
-    code = ord_code("clip_by_global_norm", ord)
+def _checked_norms(fn: str, parts, code: int, names, nonfinite: str):
+    """``(norms, bad)`` from the per-array partials; with ``nonfinite='raise'`` the first array
+    holding NaN or an infinity raises, named."""
     parts = np.asarray(parts, _F64).reshape(len(names), clipping.PARTIAL_SIZE)
     norms = _norms(parts, code)
     bad = parts[:, 1] > 0
     if nonfinite == "raise" and bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise c2.errors.OperatorValueError(
-            f"clip_by_global_norm: {names[i]} holds NaN or an infinity (its norm is "
-            f"{norms[i]}); nonfinite='raise'. Use nonfinite='skip', 'zero' or 'propagate'."
-        )
+            f"{fn}: {names[i]} holds NaN or an infinity (its norm is {norms[i]}); "
+            "nonfinite='raise'. Use nonfinite='skip', 'zero' or 'propagate'.")
+    return norms, bad
+
+
+def global_summary(parts, ord, names, nonfinite, all_half):
+    """``[total, factor, nonfinite, norm_1, ..., norm_k]`` from per-array reduced partials."""
+    code = ord_code("clip_by_global_norm", ord)
+    norms, bad = _checked_norms("clip_by_global_norm", parts, code, names, nonfinite)
     ndt = np.dtype(np.float32) if all_half else _F64
     total = ndt.type(combine(norms, code))
     return np.concatenate(([float(total), bad.any()], norms))
@@ -150,15 +156,7 @@ def scale_block(x, summary, max_norm, nonfinite, all_half):
 def per_array_summary(parts, ord, names, nonfinite):
     """``[total, nonfinite, norm_1.., factor_1..]`` for :func:`clip_by_norm` with ``axis=None``."""
     code = ord_code("clip_by_norm", ord)
-    parts = np.asarray(parts, _F64).reshape(len(names), clipping.PARTIAL_SIZE)
-    norms = _norms(parts, code)
-    bad = parts[:, 1] > 0
-    if nonfinite == "raise" and bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise c2.errors.OperatorValueError(
-            f"clip_by_norm: {names[i]} holds NaN or an infinity (its norm is {norms[i]}); "
-            "nonfinite='raise'. Use nonfinite='skip', 'zero' or 'propagate'."
-        )
+    norms, bad = _checked_norms("clip_by_norm", parts, code, names, nonfinite)
     return np.concatenate(([combine(norms, code), bad.any()], norms))
 
 

@@ -30,8 +30,9 @@ def is_gradient_slice(grad) -> bool:
 
 
 def get_param_device(param_name, grad, param_to_device=None, default_device=None):
-    """Caffe2's ``optimizer.get_param_device``: the device of ``param_name``, else of its
-    gradient (values, then indices, for a sparse one), else ``default_device``."""
+    """Caffe2's ``optimizer.get_param_device`` (``caffe2ops.optimizer`` imports this one): the
+    device of ``param_name`` where an op creates it, else its gradient's (values, then indices,
+    for a sparse one), else ``default_device``; ``AssertionError`` if none."""
     device = default_device
     param_to_device = param_to_device or {}
     if param_name in param_to_device:

@@ -476,7 +476,9 @@ def _div_gradient_maker(ctx):
                    [ctx.GI(0), ctx.GI(1)])]
 
 
-def _infer_div(inputs, args):
+def infer_legacy_binary(inputs, args):
+    """Output shape of a binary operator with Caffe2's legacy ``broadcast`` argument (A's shape)
+    or NumPy broadcasting (None when the shapes do not broadcast)."""
     (a_shape, dtype), (b_shape, _) = inputs
     if args["broadcast"]:
         return [(tuple(a_shape), dtype)]
@@ -512,7 +514,7 @@ register(OpSchema(
 ))
 register(OpSchema(
     type=DIV, kernel=_run_div, num_inputs=(2, 2), inputs=("A", "B"), outputs=("C",),
-    args=_BROADCAST, allow_inplace={(0, 0), (1, 0)}, infer=_infer_div,
+    args=_BROADCAST, allow_inplace={(0, 0), (1, 0)}, infer=infer_legacy_binary,
     gradient=_div_gradient_maker, doc="C = A / B (NumPy broadcasting, or legacy broadcast=1).",
 ))
 register(OpSchema(

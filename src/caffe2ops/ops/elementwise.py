@@ -32,10 +32,12 @@ from caffe2ops.errors import OperatorValueError
 from caffe2ops.ops import _common as c
 from caffe2ops.ops.arithmetic import (
     LEGACY_BROADCAST,
+    infer_legacy_binary,
     legacy_axis,
     legacy_broadcast_shape,
     reduce_to,
 )
+from caffe2ops.ops.utility import run_copy
 from caffe2ops.runtime.schema import GRADIENT_NOT_REGISTERED, Arg, OpSchema, register
 
 ADD, SUB, MUL = "Add", "Sub", "Mul"
@@ -232,17 +234,6 @@ def _run_scale(op, inputs, outs):
     return [scale(x, op.args["scale"], out=c.reusable(outs[0], x.shape, x.dtype))]
 
 
-def _run_copy_like(op, inputs, outs):
-    x = inputs[0]
-    if not isinstance(x, np.ndarray):
-        return [x]
-    out = c.reusable(outs[0], x.shape, x.dtype)
-    if out is None or out is x:
-        return [x.copy()]
-    np.copyto(out, x)
-    return [out]
-
-
 def _run_log(op, inputs, outs):
     x = c.float_input("Log", "input X", inputs[0])
     return [log(x, out=c.reusable(outs[0], x.shape, x.dtype))]
@@ -273,16 +264,6 @@ def _scale_gradient(ctx):
     return [ctx.op("Scale", [ctx.GO(0)], [ctx.GI(0)])]  # the forward 'scale' is copied
 
 
-def _infer_binary(inputs, args):
-    (a_shape, dtype), (b_shape, _) = inputs
-    if args["broadcast"]:
-        return [(tuple(a_shape), dtype)]
-    try:
-        return [(tuple(np.broadcast_shapes(tuple(a_shape), tuple(b_shape))), dtype)]
-    except ValueError:
-        return [None]
-
-
 def _infer_binary_gradient(inputs, args):
     _, a, b = inputs
     return [a, b]
@@ -294,7 +275,7 @@ _GRADIENT = {ADD: _shapes_only_gradient, SUB: _shapes_only_gradient, MUL: _mul_g
 for _op in (ADD, SUB, MUL):
     register(OpSchema(
         type=_op, kernel=_run_binary, num_inputs=(2, 2), inputs=("A", "B"), outputs=("C",),
-        args=LEGACY_BROADCAST, allow_inplace={(0, 0), (1, 0)}, infer=_infer_binary,
+        args=LEGACY_BROADCAST, allow_inplace={(0, 0), (1, 0)}, infer=infer_legacy_binary,
         gradient=_GRADIENT[_op],
         doc=f"{_DOC[_op]} (NumPy broadcasting, or Caffe2's legacy broadcast=1).",
     ))
@@ -313,7 +294,7 @@ register(OpSchema(
     doc="Y = X * scale.",
 ))
 register(OpSchema(
-    type="CopyOnDeviceLike", kernel=_run_copy_like, num_inputs=(2, 2), inputs=("X", "like"),
+    type="CopyOnDeviceLike", kernel=run_copy, num_inputs=(2, 2), inputs=("X", "like"),
     outputs=("Y",), infer=c.same_as_input(0), gradient=GRADIENT_NOT_REGISTERED,
     doc="A copy of X on the device of input 'like' (on the CPU: a copy).",
 ))

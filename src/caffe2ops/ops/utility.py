@@ -76,7 +76,9 @@ def _run_sum(op, inputs, outs):
     return [out]
 
 
-def _run_copy(op, inputs, outs):
+def run_copy(op, inputs, outs):
+    """Net adapter of the copy operators (Copy, CopyOnDeviceLike, ...): the input copied into the
+    reused output blob (a fresh copy when it cannot be reused); a non-array blob as it is."""
     x = inputs[0]
     if not isinstance(x, np.ndarray):
         return [x]
@@ -90,7 +92,7 @@ def _run_copy(op, inputs, outs):
 def _run_stop_gradient(op, inputs, outs):
     if op.inputs[0] == op.outputs[0]:  # in place: the blob as it is
         return [inputs[0]]
-    return _run_copy(op, inputs, outs)
+    return run_copy(op, inputs, outs)
 
 
 def _sum_gradient(ctx):
@@ -146,6 +148,6 @@ register(OpSchema(
         "(Caffe2's StopGradient).",
 ))
 register(OpSchema(
-    type="Copy", kernel=_run_copy, inputs=("input",), outputs=("output",),
+    type="Copy", kernel=run_copy, inputs=("input",), outputs=("output",),
     infer=c.same_as_input(0), gradient=_copy_gradient, doc="Copy the input.",
 ))

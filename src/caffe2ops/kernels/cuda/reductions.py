@@ -29,6 +29,7 @@ from caffe2ops.kernels.cuda._launch import (
     flat,
     rows2d,
 )
+from caffe2ops.kernels.cuda.rows import row_dots
 
 VALUE, ABS, SQUARE, MAX_ABS = 0, 1, 2, 3
 
@@ -206,26 +207,7 @@ def _row_squared_distance(ct):
         shared = cuda.shared.array((3, ROW_THREADS), float64)
         t = cuda.threadIdx.x
         for r in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
-            xx = 0.0
-            yy = 0.0
-            xy = 0.0
-            for j in range(t, x.shape[1], ROW_THREADS):
-                a = float64(x[r, j])
-                b = float64(y[r, j])
-                xx += a * a
-                yy += b * b
-                xy += a * b
-            shared[0, t] = xx
-            shared[1, t] = yy
-            shared[2, t] = xy
-            cuda.syncthreads()
-            step = ROW_THREADS // 2
-            while step > 0:
-                if t < step:
-                    for k in range(3):
-                        shared[k, t] += shared[k, t + step]
-                cuda.syncthreads()
-                step //= 2
+            row_dots(x, y, r, shared, t)
             if t == 0:
                 s = ct(ct(shared[0, 0]) + ct(shared[1, 0]))
                 out[r] = float64(s) * 0.5 - float64(ct(shared[2, 0]))

@@ -45,7 +45,9 @@ def _tree3(shared, t):
 
 
 @cuda.jit(device=True)
-def _dots(X, Y, r, shared, t):
+def row_dots(X, Y, r, shared, t):
+    """``shared[:, 0] = (Σ x², Σ y², Σ x·y)`` of row ``r`` in float64 (each thread a strided
+    part, then a tree in shared memory; every thread of the block takes part)."""
     xx = 0.0
     yy = 0.0
     xy = 0.0
@@ -72,7 +74,7 @@ def _similarity(ct):
         t = cuda.threadIdx.x
         eps = ct(1e-12)
         for r in range(cuda.blockIdx.x, X.shape[0], cuda.gridDim.x):
-            _dots(X, Y, r, shared, t)
+            row_dots(X, Y, r, shared, t)
             if t == 0:
                 x2 = ct(shared[0, 0])
                 y2 = ct(shared[1, 0])
@@ -86,7 +88,7 @@ def _similarity(ct):
         t = cuda.threadIdx.x
         eps = ct(1e-12)
         for r in range(cuda.blockIdx.x, X.shape[0], cuda.gridDim.x):
-            _dots(X, Y, r, shared, t)
+            row_dots(X, Y, r, shared, t)
             x2 = ct(shared[0, 0])
             y2 = ct(shared[1, 0])
             xy = ct(shared[2, 0])

@@ -54,14 +54,10 @@ def _combine(a, b, mode):
     return a + b
 
 
-@cuda.jit
-def _partials(x, mode, partials, offset):
-    """``partials[offset + block]`` = this block's float64 reduction of its slice of ``x``."""
-    shared = cuda.shared.array(THREADS, float64)
-    t = cuda.threadIdx.x
-    acc = 0.0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        acc = _combine(acc, _term(float64(x[i]), mode), mode)
+@cuda.jit(device=True)
+def _tree(shared, t, acc, mode):
+    """``shared[0]`` = the block's reduction of every thread's ``acc`` (a tree in shared memory,
+    the same order whatever the grid)."""
     shared[t] = acc
     cuda.syncthreads()
     step = THREADS // 2
@@ -70,6 +66,17 @@ def _partials(x, mode, partials, offset):
             shared[t] = _combine(shared[t], shared[t + step], mode)
         cuda.syncthreads()
         step //= 2
+
+
+@cuda.jit
+def _partials(x, mode, partials, offset):
+    """``partials[offset + block]`` = this block's float64 reduction of its slice of ``x``."""
+    shared = cuda.shared.array(THREADS, float64)
+    t = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        acc = _combine(acc, _term(float64(x[i]), mode), mode)
+    _tree(shared, t, acc, mode)
     if t == 0:
         partials[offset + cuda.blockIdx.x] = shared[0]
 
@@ -83,14 +90,7 @@ def _finish(partials, per_array, mode, divisors, totals):
     acc = 0.0
     for i in range(t, per_array, THREADS):
         acc = _combine(acc, partials[b * per_array + i], mode)
-    shared[t] = acc
-    cuda.syncthreads()
-    step = THREADS // 2
-    while step > 0:
-        if t < step:
-            shared[t] = _combine(shared[t], shared[t + step], mode)
-        cuda.syncthreads()
-        step //= 2
+    _tree(shared, t, acc, mode)
     if t == 0:
         totals[b] = shared[0] / divisors[b]
 

@@ -390,6 +390,17 @@ def _correction(t: int, b1, b2) -> float:
         return float(np.sqrt(1.0 - np.float64(b2) ** t) / (1.0 - np.float64(b1) ** t))
 
 
+def _adam_state(op: str, param: Any, moment_1: Any, moment_2: Any):
+    """``(param, moment_1, moment_2)`` checked: writable float arrays of one dtype and shape."""
+    param = _param(op, "param", param)
+    m1 = _param(op, "moment_1", moment_1)
+    m2 = _param(op, "moment_2", moment_2)
+    for name, m in (("moment_1", m1), ("moment_2", m2)):
+        c.same_dtype(op, f"input {name}", m, "param", param)
+        c.same_shape(op, f"input {name}", m, "param", param)
+    return param, m1, m2
+
+
 def adam(param: np.ndarray, moment_1: np.ndarray, moment_2: np.ndarray, grad: Any, lr: Any,
          iteration: Any, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-5,
          return_effective_grad: bool = False):
@@ -403,12 +414,7 @@ def adam(param: np.ndarray, moment_1: np.ndarray, moment_2: np.ndarray, grad: An
     array([-0.09996839,  0.09998419], dtype=float32)
     """
     op = ADAM
-    param = _param(op, "param", param)
-    m1 = _param(op, "moment_1", moment_1)
-    m2 = _param(op, "moment_2", moment_2)
-    for name, m in (("moment_1", m1), ("moment_2", m2)):
-        c.same_dtype(op, f"input {name}", m, "param", param)
-        c.same_shape(op, f"input {name}", m, "param", param)
+    param, m1, m2 = _adam_state(op, param, moment_1, moment_2)
     grad = _like(op, "grad", grad, "param", param)
     lr = _scalar(op, "lr", lr, param)
     t = _iteration(op, iteration) + 1
@@ -444,12 +450,7 @@ def sparse_adam(param: np.ndarray, moment_1: np.ndarray, moment_2: np.ndarray, i
            [-0.09996839,  0.09998419]], dtype=float32)
     """
     op = SPARSE_ADAM
-    param = _param(op, "param", param)
-    m1 = _param(op, "moment_1", moment_1)
-    m2 = _param(op, "moment_2", moment_2)
-    for name, m in (("moment_1", m1), ("moment_2", m2)):
-        c.same_dtype(op, f"input {name}", m, "param", param)
-        c.same_shape(op, f"input {name}", m, "param", param)
+    param, m1, m2 = _adam_state(op, param, moment_1, moment_2)
     idx, grad = _sparse_rows(op, param, indices, grad)
     lr = _scalar(op, "lr", lr, param)
     t = _iteration(op, iteration) + 1

@@ -57,7 +57,8 @@ bench-dask: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_dask.py
 
 test-heavy: $(VENV)/.installed-test
-	CAFFE2OPS_HEAVY_TESTS=1 $(PY) -m pytest -q tests/test_dask.py tests/test_distributed_torch.py
+	CAFFE2OPS_HEAVY_TESTS=1 $(PY) -m pytest -q tests/test_dask.py tests/test_distributed_torch.py \
+		tests/test_fuzz.py
 
 # On a GPU machine without network (Python with numba, numba-cuda, CuPy and torch preinstalled):
 # install this checkout without downloads, then the real-GPU tests and the GPU benchmark.

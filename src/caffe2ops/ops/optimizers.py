@@ -137,23 +137,20 @@ def weighted_sum(*pairs: Any, out: np.ndarray | None = None) -> np.ndarray:
         ws.append(_scalar(WSUM, f"w{k // 2}", pairs[k + 1], x0))
     if out is not None and out is not x0:
         out = c.output(WSUM, out, x0.shape, x0.dtype, no_alias=tuple(xs))
-    if len(xs) > 1:
-        y = np.empty(x0.shape, x0.dtype) if out is None else out
-        pair = KERNELS.get("weighted_sum", x0, xs[1], y)
-        if pair is not None:
-            pair(x0, ws[0], xs[1], ws[1], y)
-            add = KERNELS.get("weighted_sum_add", *xs[2:], y)
-            for x, w in zip(xs[2:], ws[2:], strict=True):
-                if add is not None:
-                    add(y, x, w)
-                else:
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        np.add(y, w * x, out=y)
-            return y
+    pair = KERNELS.get("weighted_sum", *xs[:2], *(() if out is None else (out,)))
     with np.errstate(over="ignore", invalid="ignore"):
-        y = np.multiply(x0, ws[0], out=out)
-        for x, w in zip(xs[1:], ws[1:], strict=True):
-            np.add(y, w * x, out=y)
+        if pair is not None and len(xs) > 1:  # the first two pairs in one pass
+            y = pair(x0, ws[0], xs[1], ws[1], np.empty_like(x0) if out is None else out)
+            start = 2
+        else:
+            y = np.multiply(x0, ws[0], out=out)
+            start = 1
+        add = KERNELS.get("weighted_sum_add", y, *xs[start:]) if len(xs) > start else None
+        for x, w in zip(xs[start:], ws[start:], strict=True):
+            if add is not None:
+                add(y, x, w)
+            else:
+                np.add(y, w * x, out=y)
     return y
 
 
